@@ -1,0 +1,412 @@
+// Package binding keeps AXB bindings: parties A and B bound to a virtual
+// number X, so that A calling X reaches B and B calling X reaches A.
+//
+// One X carries many bindings at once as long as no party appears twice on
+// it, so the pool needed is set by the busiest party, not by the number of
+// bindings. Released and expired (X, party) pairs stay quarantined for a
+// cool-down so that nobody who kept the number reaches a stranger.
+package binding
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/internal/store"
+	"github.com/privnum/privnum/pool"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrPoolExhausted means no virtual number can carry the binding.
+	ErrPoolExhausted = errors.New("pool exhausted")
+	// ErrNotFound means no binding has that id (or its quarantine ended).
+	ErrNotFound = errors.New("binding not found")
+	// ErrNumberUnavailable means the requested X is not an active pool number.
+	ErrNumberUnavailable = errors.New("virtual number unavailable")
+	// ErrPartyBusy means a party already holds the requested X (active or quarantined).
+	ErrPartyBusy = errors.New("party already bound on this virtual number")
+	// ErrEnded means the binding was released or has expired.
+	ErrEnded = errors.New("binding has ended")
+	// ErrInvalid means a request field is out of range.
+	ErrInvalid = errors.New("invalid binding request")
+)
+
+// State is a binding's lifecycle state.
+type State string
+
+// Binding states.
+const (
+	Active   State = "active"
+	Expired  State = "expired"
+	Released State = "released"
+)
+
+// Directions says which party may call the other through X.
+type Directions string
+
+// Allowed call directions.
+const (
+	Both Directions = "both"
+	AToB Directions = "a_to_b"
+	BToA Directions = "b_to_a"
+)
+
+// ParseDirections accepts "both", "a_to_b"/"a->b" and "b_to_a"/"b->a";
+// empty means both.
+func ParseDirections(s string) (Directions, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "both":
+		return Both, nil
+	case "a_to_b", "a->b", "atob":
+		return AToB, nil
+	case "b_to_a", "b->a", "btoa":
+		return BToA, nil
+	}
+	return "", fmt.Errorf("%w: directions %q: want both, a_to_b or b_to_a", ErrInvalid, s)
+}
+
+// Options are what call control honours on a binding's calls.
+type Options struct {
+	// Record records the bridged call.
+	Record bool
+	// MaxDuration ends a call after this long; 0 means no limit.
+	MaxDuration time.Duration
+	// RingTimeout bounds how long the called party rings; 0 means the
+	// call-control default.
+	RingTimeout time.Duration
+	// Directions limits who may call whom; empty means both.
+	Directions Directions
+}
+
+// Request asks for a binding.
+type Request struct {
+	A, B string
+	// X asks for a specific virtual number; empty lets the allocator choose.
+	X string
+	// Area prefers virtual numbers tagged with this area (B's area).
+	Area string
+	// TTL is how long the binding lives.
+	TTL time.Duration
+	// OrderID ties the binding to an e-commerce order.
+	OrderID string
+	Options
+}
+
+// Binding is A and B bound to X until ExpiresAt.
+type Binding struct {
+	ID              string     `json:"id"`
+	A               string     `json:"a"`
+	B               string     `json:"b"`
+	X               string     `json:"x"`
+	Area            string     `json:"area,omitempty"`
+	State           State      `json:"state"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ExpiresAt       time.Time  `json:"expires_at"`
+	QuarantineUntil time.Time  `json:"quarantine_until"`
+	Record          bool       `json:"record"`
+	MaxDurationSec  int        `json:"max_duration_seconds,omitempty"`
+	RingTimeoutSec  int        `json:"ring_timeout_seconds,omitempty"`
+	Directions      Directions `json:"directions"`
+	OrderID         string     `json:"order_id,omitempty"`
+}
+
+// Config tunes a Service.
+type Config struct {
+	// Quarantine is how long a released or expired (X, party) pair stays
+	// reserved. Default 24h.
+	Quarantine time.Duration
+	// MaxTTL caps a binding's lifetime. Default 365 days.
+	MaxTTL time.Duration
+}
+
+// Service creates, resolves and ends bindings.
+type Service struct {
+	rdb    redis.UniversalClient
+	pool   *pool.Pool
+	parser e164.Parser
+	cfg    Config
+	cache  candidates
+}
+
+// New returns a Service on rdb drawing virtual numbers from p.
+func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config) *Service {
+	if cfg.Quarantine <= 0 {
+		cfg.Quarantine = 24 * time.Hour
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = 365 * 24 * time.Hour
+	}
+	return &Service{rdb: rdb, pool: p, parser: parser, cfg: cfg, cache: candidates{load: map[string]int{}}}
+}
+
+// Parser returns the number parser the service normalises with.
+func (s *Service) Parser() e164.Parser { return s.parser }
+
+// Quarantine returns the configured quarantine.
+func (s *Service) Quarantine() time.Duration { return s.cfg.Quarantine }
+
+func newID(x string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return strings.TrimPrefix(x, "+") + "." + hex.EncodeToString(b[:])
+}
+
+// xOf returns the virtual number a binding id belongs to.
+func xOf(id string) (string, bool) {
+	digits, rnd, ok := strings.Cut(id, ".")
+	if !ok || len(rnd) != 16 || digits == "" || len(digits) > 15 {
+		return "", false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return "", false
+		}
+	}
+	if _, err := hex.DecodeString(rnd); err != nil {
+		return "", false
+	}
+	return "+" + digits, true
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// normalize checks and normalises a request in place.
+func (s *Service) normalize(req *Request) error {
+	var err error
+	if req.A, err = s.parser.Parse(req.A); err != nil {
+		return fmt.Errorf("party a: %w", err)
+	}
+	if req.B, err = s.parser.Parse(req.B); err != nil {
+		return fmt.Errorf("party b: %w", err)
+	}
+	if req.A == req.B {
+		return fmt.Errorf("%w: parties a and b are the same number", ErrInvalid)
+	}
+	if req.X != "" {
+		if req.X, err = s.parser.Parse(req.X); err != nil {
+			return fmt.Errorf("virtual number: %w", err)
+		}
+		if req.X == req.A || req.X == req.B {
+			return fmt.Errorf("%w: the virtual number cannot be a party", ErrInvalid)
+		}
+	}
+	if req.TTL <= 0 || req.TTL > s.cfg.MaxTTL {
+		return fmt.Errorf("%w: ttl %s: want more than 0 and at most %s", ErrInvalid, req.TTL, s.cfg.MaxTTL)
+	}
+	if req.MaxDuration < 0 || req.RingTimeout < 0 {
+		return fmt.Errorf("%w: durations must not be negative", ErrInvalid)
+	}
+	if req.Directions, err = ParseDirections(string(req.Directions)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Create binds A and B to a virtual number. With X set it uses that number
+// or fails (ErrNumberUnavailable, ErrPartyBusy); otherwise it picks one that
+// neither party holds, preferring numbers tagged with Area, and fails with
+// ErrPoolExhausted when none is left.
+func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
+	if err := s.normalize(&req); err != nil {
+		return Binding{}, err
+	}
+	now := time.Now()
+	if req.X != "" {
+		b, res, err := s.try(ctx, req, req.X, now)
+		if err != nil {
+			return Binding{}, err
+		}
+		switch res {
+		case "ok":
+			return b, s.hint(ctx, b)
+		case "unknown", "retired":
+			return Binding{}, fmt.Errorf("%w: %s is %s", ErrNumberUnavailable, req.X, map[string]string{"unknown": "not in the pool", "retired": "retired"}[res])
+		default:
+			return Binding{}, fmt.Errorf("%w: %s", ErrPartyBusy, req.X)
+		}
+	}
+	free, err := s.freeCandidates(ctx, req, now)
+	if err != nil {
+		return Binding{}, err
+	}
+	for _, x := range free {
+		b, res, err := s.try(ctx, req, x, now)
+		if err != nil {
+			return Binding{}, err
+		}
+		if res == "ok" {
+			return b, s.hint(ctx, b)
+		}
+	}
+	return Binding{}, ErrPoolExhausted
+}
+
+// try runs the create script on one candidate X.
+func (s *Service) try(ctx context.Context, req Request, x string, now time.Time) (Binding, string, error) {
+	id := newID(x)
+	exp := now.Add(req.TTL)
+	allowAB := req.Directions == Both || req.Directions == AToB
+	allowBA := req.Directions == Both || req.Directions == BToA
+	r, err := createScript.Run(ctx, s.rdb,
+		[]string{store.NumberKey(x), store.RouteKey(x, req.A), store.RouteKey(x, req.B), store.BindingKey(x, id), store.ActiveKey(x)},
+		ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id, req.A, req.B, x,
+		boolArg(allowAB), boolArg(allowBA), boolArg(req.Record),
+		int64(req.MaxDuration/time.Second), int64(req.RingTimeout/time.Second),
+		string(req.Directions), req.OrderID, req.Area).Slice()
+	if err != nil {
+		return Binding{}, "", fmt.Errorf("bind on %s: %w", x, err)
+	}
+	res, _ := r[0].(string)
+	load, _ := r[1].(int64)
+	if res != "ok" {
+		return Binding{}, res, nil
+	}
+	s.cache.setLoad(x, int(load))
+	b := Binding{
+		ID: id, A: req.A, B: req.B, X: x, Area: req.Area, State: Active,
+		CreatedAt: time.UnixMilli(now.UnixMilli()).UTC(), ExpiresAt: time.UnixMilli(exp.UnixMilli()).UTC(),
+		Record: req.Record, MaxDurationSec: int(req.MaxDuration / time.Second),
+		RingTimeoutSec: int(req.RingTimeout / time.Second), Directions: req.Directions, OrderID: req.OrderID,
+	}
+	b.QuarantineUntil = b.ExpiresAt.Add(s.cfg.Quarantine)
+	return b, "ok", nil
+}
+
+// hint records in each party's index that it holds X until the end of the
+// quarantine. The index only narrows the allocator's search; the per-number
+// script is the authority, so a lost hint costs a retry, never a wrong call.
+func (s *Service) hint(ctx context.Context, b Binding) error {
+	until := b.ExpiresAt.Add(s.cfg.Quarantine)
+	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, p := range []string{b.A, b.B} {
+			k := store.PartyKey(p)
+			pipe.ZAdd(ctx, k, redis.Z{Score: float64(until.UnixMilli()), Member: b.X})
+			pipe.ZRemRangeByScore(ctx, k, "-inf", ms(time.Now()))
+			keep := time.Until(until) + time.Second
+			pipe.ExpireNX(ctx, k, keep)
+			pipe.ExpireGT(ctx, k, keep)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index binding %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// Get returns a binding by id, active, expired or released, until its
+// quarantine ends.
+func (s *Service) Get(ctx context.Context, id string) (Binding, error) {
+	x, ok := xOf(id)
+	if !ok {
+		return Binding{}, fmt.Errorf("%w: %q is not a binding id", ErrNotFound, id)
+	}
+	h, err := s.rdb.HGetAll(ctx, store.BindingKey(x, id)).Result()
+	if err != nil {
+		return Binding{}, fmt.Errorf("get binding %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Binding{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return s.fromHash(id, h, time.Now()), nil
+}
+
+func (s *Service) fromHash(id string, h map[string]string, now time.Time) Binding {
+	num := func(k string) int64 { v, _ := strconv.ParseInt(h[k], 10, 64); return v }
+	b := Binding{
+		ID: id, A: h["a"], B: h["b"], X: h["x"], Area: h["area"],
+		CreatedAt: time.UnixMilli(num("created")).UTC(), ExpiresAt: time.UnixMilli(num("exp")).UTC(),
+		Record: h["rec"] == "1", MaxDurationSec: int(num("max")), RingTimeoutSec: int(num("ring")),
+		Directions: Directions(h["dir"]), OrderID: h["order"],
+	}
+	b.QuarantineUntil = b.ExpiresAt.Add(s.cfg.Quarantine)
+	switch {
+	case h["rel"] == "1":
+		b.State = Released
+	case num("exp") <= now.UnixMilli():
+		b.State = Expired
+	default:
+		b.State = Active
+	}
+	return b
+}
+
+func (s *Service) keysOf(ctx context.Context, id string) (Binding, []string, error) {
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		return Binding{}, nil, err
+	}
+	return b, []string{store.BindingKey(b.X, id), store.RouteKey(b.X, b.A), store.RouteKey(b.X, b.B), store.ActiveKey(b.X)}, nil
+}
+
+// Release ends a binding now; its pairs go into quarantine. Releasing a
+// binding that already ended is not an error.
+func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
+	_, keys, err := s.keysOf(ctx, id)
+	if err != nil {
+		return Binding{}, err
+	}
+	now := time.Now()
+	res, err := releaseScript.Run(ctx, s.rdb, keys, ms(now), s.cfg.Quarantine.Milliseconds(), id).Text()
+	if err != nil {
+		return Binding{}, fmt.Errorf("release %s: %w", id, err)
+	}
+	if res == "not_found" {
+		return Binding{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		return Binding{}, err
+	}
+	if res == "ok" {
+		if err := s.hint(ctx, b); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// Extend pushes an active binding's expiry back by ttl. An ended binding
+// cannot be extended (ErrEnded).
+func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Binding, error) {
+	b, keys, err := s.keysOf(ctx, id)
+	if err != nil {
+		return Binding{}, err
+	}
+	now := time.Now()
+	exp := b.ExpiresAt.Add(ttl)
+	if ttl <= 0 || exp.Sub(now) > s.cfg.MaxTTL {
+		return Binding{}, fmt.Errorf("%w: extending by %s: want more than 0 and a lifetime of at most %s", ErrInvalid, ttl, s.cfg.MaxTTL)
+	}
+	res, err := extendScript.Run(ctx, s.rdb, keys, ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id).Text()
+	if err != nil {
+		return Binding{}, fmt.Errorf("extend %s: %w", id, err)
+	}
+	switch res {
+	case "not_found":
+		return Binding{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case "released", "expired":
+		return Binding{}, fmt.Errorf("%w: %s is %s", ErrEnded, id, res)
+	}
+	b, err = s.Get(ctx, id)
+	if err != nil {
+		return Binding{}, err
+	}
+	return b, s.hint(ctx, b)
+}

@@ -1,0 +1,82 @@
+// Package store opens privnum's Redis connection and names its keys.
+//
+// Every key that an atomic step touches together carries the virtual number
+// as a Redis Cluster hash tag ("pn:{+8617000000000}:..."), so each Lua
+// script stays within one slot and the same code runs on a single Redis,
+// Sentinel or Cluster.
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultURL is the Redis URL used when none is configured.
+const DefaultURL = "redis://127.0.0.1:6379/0"
+
+// Open connects to Redis. Besides redis:// and rediss:// URLs it accepts
+// redis+cluster:// (extra nodes as ?addr=host:port) and redis+sentinel://
+// (with ?master_name=NAME) so an operator can move to Cluster or Sentinel by
+// changing the URL alone.
+func Open(url string) (redis.UniversalClient, error) {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return nil, fmt.Errorf("redis url %q: want redis://host:port/db", url)
+	}
+	switch scheme {
+	case "redis+cluster", "rediss+cluster":
+		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster url: %w", err)
+		}
+		return redis.NewClusterClient(o), nil
+	case "redis+sentinel", "rediss+sentinel":
+		o, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
+		if err != nil {
+			return nil, fmt.Errorf("redis sentinel url: %w", err)
+		}
+		return redis.NewFailoverClient(o), nil
+	default:
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		return redis.NewClient(o), nil
+	}
+}
+
+// Key layout. X is a virtual number, P a party's number, both in E.164.
+
+// NumberKey is the hash describing virtual number x in the pool
+// (state, area, added).
+func NumberKey(x string) string { return "pn:{" + x + "}:num" }
+
+// RouteKey is the hash that routes a call from party p on x: the binding id,
+// the peer, the expiry and the options. Its TTL covers the quarantine.
+func RouteKey(x, p string) string { return "pn:{" + x + "}:r:" + p }
+
+// BindingKey is the hash holding binding id on x.
+func BindingKey(x, id string) string { return "pn:{" + x + "}:b:" + id }
+
+// ActiveKey is the sorted set of x's binding ids scored by expiry (ms).
+func ActiveKey(x string) string { return "pn:{" + x + "}:active" }
+
+// PartyKey is the sorted set of the virtual numbers party p holds, scored by
+// the end of their quarantine (ms). It is a hint for allocation; the
+// per-number scripts stay the authority.
+func PartyKey(p string) string { return "pn:party:{" + p + "}" }
+
+// PoolKey is the set of every virtual number in the pool.
+const PoolKey = "pn:pool"
+
+// PoolVersionKey is a counter bumped on every pool change, so that processes
+// caching the pool know when to reload it.
+const PoolVersionKey = "pn:pool:ver"
+
+// OrderKey is the hash for an e-commerce order.
+func OrderKey(id string) string { return "pn:order:{" + id + "}" }
+
+// CallsKey is the stream of call detail records.
+const CallsKey = "pn:calls"
