@@ -1,0 +1,154 @@
+// Command privnum runs and operates the privnum phone-number privacy
+// platform: the number pool, bindings, orders and call control.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/internal/store"
+	"github.com/privnum/privnum/order"
+	"github.com/privnum/privnum/pool"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	a.close()
+	if err != nil {
+		fmt.Fprintf(stderr, "privnum: %v\n", err)
+		var u usageError
+		if errors.As(err, &u) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+// app holds the global flags and the services built from them.
+type app struct {
+	stdout, stderr io.Writer
+
+	redisURL   string
+	region     string
+	quarantine time.Duration
+
+	rdb      redis.UniversalClient
+	parser   e164.Parser
+	pool     *pool.Pool
+	bindings *binding.Service
+	orders   *order.Service
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "privnum",
+		Short:         "privnum keeps real phone numbers private behind virtual numbers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.redisURL, "redis", envOr("PRIVNUM_REDIS_URL", store.DefaultURL), "Redis URL (redis://, rediss://, redis+cluster://, redis+sentinel://); env PRIVNUM_REDIS_URL")
+	pf.StringVar(&a.region, "region", envOr("PRIVNUM_REGION", ""), "default region for national numbers, e.g. CN; env PRIVNUM_REGION")
+	q, err := time.ParseDuration(envOr("PRIVNUM_QUARANTINE", "24h"))
+	if err != nil {
+		q = 24 * time.Hour
+	}
+	pf.DurationVar(&a.quarantine, "quarantine", q, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
+	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd())
+	return root
+}
+
+// services connects to Redis and builds the services on first use.
+func (a *app) services(ctx context.Context) error {
+	if a.rdb != nil {
+		return nil
+	}
+	p, err := e164.NewParser(a.region)
+	if err != nil {
+		return usageError{err}
+	}
+	rdb, err := store.Open(a.redisURL)
+	if err != nil {
+		return usageError{err}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return fmt.Errorf("cannot reach Redis at %s: %w", a.redisURL, err)
+	}
+	a.rdb, a.parser = rdb, p
+	a.pool = pool.New(rdb, p)
+	a.bindings = binding.New(rdb, a.pool, p, binding.Config{Quarantine: a.quarantine})
+	a.orders = order.New(rdb, a.bindings)
+	return nil
+}
+
+func (a *app) close() {
+	if a.rdb != nil {
+		a.rdb.Close()
+	}
+}
+
+// printJSON writes v as one indented JSON object.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// withServices wraps a RunE so that it runs with the services connected.
+func (a *app) withServices(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := a.services(cmd.Context()); err != nil {
+			return err
+		}
+		return f(cmd, args)
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/privnum/privnum/pool"
+)
+
+func (a *app) poolCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "pool", Short: "Manage the virtual-number pool"}
+
+	var area, file string
+	add := &cobra.Command{
+		Use:   "add NUMBER... | --file numbers.csv",
+		Short: "Add virtual numbers (arguments, or a CSV of number[,area])",
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			var entries []pool.Entry
+			if file != "" {
+				f, err := os.Open(file)
+				if err != nil {
+					return usageError{err}
+				}
+				defer f.Close()
+				if entries, err = a.pool.ReadCSV(f); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			}
+			for _, n := range args {
+				entries = append(entries, pool.Entry{Number: n, Area: area})
+			}
+			if len(entries) == 0 {
+				return usageError{fmt.Errorf("pool add: give numbers as arguments or --file")}
+			}
+			added, err := a.pool.Add(cmd.Context(), entries)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "added %d new number(s), %d already in the pool\n", added, len(entries)-added)
+			return nil
+		}),
+	}
+	add.Flags().StringVar(&area, "area", "", "area/region tag for the numbers given as arguments")
+	add.Flags().StringVar(&file, "file", "", "CSV file with number and optional area per row")
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List pool numbers with their state and active bindings",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			nums, err := a.pool.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if nums == nil {
+					nums = []pool.Number{}
+				}
+				return a.printJSON(map[string]any{"numbers": nums})
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NUMBER\tAREA\tSTATE\tACTIVE BINDINGS")
+			for _, n := range nums {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", n.Number, n.Area, n.State, n.ActiveBindings)
+			}
+			return w.Flush()
+		}),
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	retire := &cobra.Command{
+		Use:   "retire NUMBER",
+		Short: "Stop new bindings on a number; existing ones run to expiry",
+		Args:  exactArgs(1),
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			if err := a.pool.Retire(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "retired")
+			return nil
+		}),
+	}
+	restore := &cobra.Command{
+		Use:   "restore NUMBER",
+		Short: "Let a retired number take new bindings again",
+		Args:  exactArgs(1),
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			if err := a.pool.Restore(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "restored")
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, list, retire, restore)
+	return cmd
+}
