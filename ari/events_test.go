@@ -1,0 +1,172 @@
+package ari
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// TestDecodeEventTraces decodes every event Asterisk sent in the traces. A
+// typed event must encode back to exactly the JSON it came from, so every
+// field name matches and no field is lost.
+func TestDecodeEventTraces(t *testing.T) {
+	typed := map[string]int{}
+	for _, file := range traceFiles(t) {
+		for i, l := range readTrace(t, file) {
+			if l.Kind != "event" {
+				continue
+			}
+			where := fmt.Sprintf("%s:%d", filepath.Base(file), i+1)
+			var head struct{ Type string }
+			if err := json.Unmarshal(l.Data, &head); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			ev, err := DecodeEvent(l.Data)
+			if err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
+			}
+			b := ev.Base()
+			if ev.EventType() != head.Type || b.Application != "privnum" || b.AsteriskID == "" || b.Timestamp.IsZero() {
+				t.Errorf("%s: type %q base %+v", where, ev.EventType(), b)
+			}
+			if u, ok := ev.(*Unknown); ok {
+				if !reflect.DeepEqual([]byte(u.Raw), []byte(l.Data)) {
+					t.Errorf("%s: Raw differs", where)
+				}
+				continue
+			}
+			typed[head.Type]++
+			out, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual(t, out, l.Data) {
+				t.Errorf("%s: %T round trip\n got %s\nwant %s", where, ev, out, l.Data)
+			}
+		}
+	}
+	// The traces must exercise the events call control relies on.
+	for _, typ := range []string{"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDestroyed",
+		"ChannelHangupRequest", "Dial", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed",
+		"PlaybackStarted", "PlaybackFinished", "ChannelVarset", "ChannelConnectedLine", "ChannelCallerId",
+		"ApplicationReplaced"} {
+		if typed[typ] == 0 {
+			t.Errorf("no %s decoded as a typed event", typ)
+		}
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	const base = `"application":"privnum","timestamp":"2026-11-23T05:57:53.962+0000","asterisk_id":"02:fc:00:00:00:01"`
+	var ts Time // parsed, not built: Parse may pick time.Local for +0000
+	if err := ts.UnmarshalJSON([]byte(`"2026-11-23T05:57:53.962+0000"`)); err != nil {
+		t.Fatal(err)
+	}
+	eb := func(typ string) EventBase {
+		return EventBase{Type: typ, Application: "privnum", Timestamp: ts, AsteriskID: "02:fc:00:00:00:01"}
+	}
+	tests := []struct {
+		name string
+		in   string
+		want Event
+	}{
+		{
+			name: "StasisStart with args",
+			in:   `{"type":"StasisStart",` + base + `,"args":["outbound","1795413473.0"],"channel":{"id":"1795413473.1","state":"Up","caller":{"name":"","number":"17000000000"}}}`,
+			want: &StasisStart{EventBase: eb("StasisStart"), Args: []string{"outbound", "1795413473.0"},
+				Channel: Channel{ID: "1795413473.1", State: "Up", Caller: CallerID{Number: "17000000000"}}},
+		},
+		{
+			name: "ChannelDestroyed busy",
+			in:   `{"type":"ChannelDestroyed",` + base + `,"cause":17,"cause_txt":"User busy","tech_cause":486,"channel":{"id":"c"}}`,
+			want: &ChannelDestroyed{EventBase: eb("ChannelDestroyed"), Cause: 17, CauseTxt: "User busy", TechCause: 486, Channel: Channel{ID: "c"}},
+		},
+		{
+			name: "ChannelHangupRequest soft",
+			in:   `{"cause":32,"soft":true,"type":"ChannelHangupRequest",` + base + `,"channel":{"id":"c"}}`,
+			want: &ChannelHangupRequest{EventBase: eb("ChannelHangupRequest"), Cause: 32, Soft: true, Channel: Channel{ID: "c"}},
+		},
+		{
+			name: "Dial with caller and forward",
+			in:   `{"type":"Dial",` + base + `,"dialstatus":"BUSY","forward":"x","dialstring":"13900000002@carrier","caller":{"id":"a"},"peer":{"id":"b"},"forwarded":{"id":"f"}}`,
+			want: &Dial{EventBase: eb("Dial"), DialStatus: "BUSY", Forward: "x", DialString: "13900000002@carrier",
+				Caller: &Channel{ID: "a"}, Peer: Channel{ID: "b"}, Forwarded: &Channel{ID: "f"}},
+		},
+		{
+			name: "global ChannelVarset",
+			in:   `{"type":"ChannelVarset",` + base + `,"variable":"G","value":"1"}`,
+			want: &ChannelVarset{EventBase: eb("ChannelVarset"), Variable: "G", Value: "1"},
+		},
+		{
+			name: "ChannelVarset with channelvars",
+			in:   `{"type":"ChannelVarset",` + base + `,"variable":"V","value":"1","channel":{"id":"c","channelvars":{"CALL_ID":"k1"}}}`,
+			want: &ChannelVarset{EventBase: eb("ChannelVarset"), Variable: "V", Value: "1",
+				Channel: &Channel{ID: "c", ChannelVars: map[string]string{"CALL_ID": "k1"}}},
+		},
+		{
+			name: "ChannelDtmfReceived",
+			in:   `{"type":"ChannelDtmfReceived",` + base + `,"digit":"5","duration_ms":120,"channel":{"id":"c"}}`,
+			want: &ChannelDtmfReceived{EventBase: eb("ChannelDtmfReceived"), Digit: "5", DurationMs: 120, Channel: Channel{ID: "c"}},
+		},
+		{
+			name: "BridgeCreated",
+			in:   `{"type":"BridgeCreated",` + base + `,"bridge":{"id":"br","bridge_type":"mixing","channels":["a"]}}`,
+			want: &BridgeCreated{EventBase: eb("BridgeCreated"), Bridge: Bridge{ID: "br", BridgeType: "mixing", Channels: []string{"a"}}},
+		},
+		{
+			name: "RecordingFinished",
+			in:   `{"type":"RecordingFinished",` + base + `,"recording":{"name":"r","format":"wav","target_uri":"bridge:br","state":"done","duration":61}}`,
+			want: &RecordingFinished{EventBase: eb("RecordingFinished"),
+				Recording: LiveRecording{Name: "r", Format: "wav", TargetURI: "bridge:br", State: "done", Duration: 61}},
+		},
+		{
+			name: "RecordingFailed",
+			in:   `{"type":"RecordingFailed",` + base + `,"recording":{"name":"r","state":"failed","cause":"disk full"}}`,
+			want: &RecordingFailed{EventBase: eb("RecordingFailed"), Recording: LiveRecording{Name: "r", State: "failed", Cause: "disk full"}},
+		},
+		{
+			name: "RecordingStarted",
+			in:   `{"type":"RecordingStarted",` + base + `,"recording":{"name":"r","state":"recording"}}`,
+			want: &RecordingStarted{EventBase: eb("RecordingStarted"), Recording: LiveRecording{Name: "r", State: "recording"}},
+		},
+		{
+			name: "ApplicationReplaced",
+			in:   `{"type":"ApplicationReplaced",` + base + `}`,
+			want: &ApplicationReplaced{EventBase: eb("ApplicationReplaced")},
+		},
+		{
+			name: "unknown type",
+			in:   `{"type":"CallBroadcast",` + base + `,"caller":"13800000001"}`,
+			want: &Unknown{EventBase: eb("CallBroadcast"), Raw: json.RawMessage(`{"type":"CallBroadcast",` + base + `,"caller":"13800000001"}`)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeEvent([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeEventErrors(t *testing.T) {
+	for _, in := range []string{
+		``,
+		`not json`,
+		`{"application":"privnum"}`,
+		`{"type":"ChannelDestroyed","cause":"busy"}`,
+		`{"type":"StasisStart","timestamp":"yesterday"}`,
+		`["StasisStart"]`,
+	} {
+		if ev, err := DecodeEvent([]byte(in)); err == nil {
+			t.Errorf("DecodeEvent(%q) = %+v, want error", in, ev)
+		}
+	}
+}
