@@ -1,0 +1,215 @@
+// Package call is privnum's call control: every call that enters the Stasis
+// application on a virtual number is resolved through the binding service
+// and either connected to the bound party, masked behind the virtual number
+// on both legs, or refused with an announcement.
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/privnum/privnum/ari"
+	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/cdr"
+)
+
+// Switch is the part of the Asterisk REST Interface call control drives.
+// *ari.Client implements it; another ARI transport can stand in.
+type Switch interface {
+	Originate(ctx context.Context, r ari.OriginateRequest) (ari.Channel, error)
+	Answer(ctx context.Context, channelID string) error
+	Ring(ctx context.Context, channelID string) error
+	Hangup(ctx context.Context, channelID, reason string) error
+	SetVar(ctx context.Context, channelID, name, value string) error
+	Play(ctx context.Context, channelID, playbackID string, media ...string) (ari.Playback, error)
+	CreateBridge(ctx context.Context, bridgeID, types, name string) (ari.Bridge, error)
+	AddChannel(ctx context.Context, bridgeID string, opts ari.AddChannelOptions, channelIDs ...string) error
+	DestroyBridge(ctx context.Context, bridgeID string) error
+	GetBridge(ctx context.Context, bridgeID string) (ari.Bridge, error)
+	RecordBridge(ctx context.Context, bridgeID string, r ari.RecordRequest) (ari.LiveRecording, error)
+	Application(ctx context.Context, name string) (ari.Application, error)
+}
+
+// Router says where a call goes. *binding.Service implements it.
+type Router interface {
+	Resolve(ctx context.Context, x, caller string) (binding.Route, error)
+}
+
+// Recorder keeps call detail records. *cdr.Store implements it.
+type Recorder interface {
+	Add(ctx context.Context, r cdr.Record) error
+}
+
+// Announcements are the media played to refused callers (ARI media URIs,
+// e.g. "sound:ss-noservice").
+type Announcements struct {
+	// NoBinding is played when the caller holds no binding on the number.
+	NoBinding string
+	// Expired is played when the caller's binding ended (quarantine).
+	Expired string
+}
+
+// Config configures an App.
+type Config struct {
+	// Application is the Stasis application name.
+	Application string
+	// EndpointTemplate dials the hidden party; {number} is its E.164
+	// number, {digits} the same without "+". Default "PJSIP/{number}@carrier".
+	EndpointTemplate string
+	// CallerIDTemplate formats the virtual number shown to the called
+	// party, with the same placeholders. Default "{number}".
+	CallerIDTemplate string
+	// RingTimeout bounds how long the called party rings when the binding
+	// sets none. Default 30s.
+	RingTimeout time.Duration
+	// Announcements default to stock Asterisk sounds.
+	Announcements Announcements
+	// RecordFormat is the bridge recording format. Default "wav".
+	RecordFormat string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+func (c *Config) defaults() {
+	if c.Application == "" {
+		c.Application = "privnum"
+	}
+	if c.EndpointTemplate == "" {
+		c.EndpointTemplate = "PJSIP/{number}@carrier"
+	}
+	if c.CallerIDTemplate == "" {
+		c.CallerIDTemplate = "{number}"
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = 30 * time.Second
+	}
+	if c.Announcements.NoBinding == "" {
+		c.Announcements.NoBinding = "sound:ss-noservice"
+	}
+	if c.Announcements.Expired == "" {
+		c.Announcements.Expired = "sound:cannot-complete-as-dialed"
+	}
+	if c.RecordFormat == "" {
+		c.RecordFormat = "wav"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// expand fills a template's {number} and {digits} placeholders.
+func expand(tmpl, number string) string {
+	return strings.NewReplacer("{number}", number, "{digits}", strings.TrimPrefix(number, "+")).Replace(tmpl)
+}
+
+// outboundTag marks the legs privnum originates, in their StasisStart args.
+const outboundTag = "privnum-out"
+
+// bridgePrefix marks privnum's bridges; their names carry what a restarted
+// app needs to take the call up again.
+const bridgePrefix = "privnum-"
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// App runs call control for one Stasis application. It implements
+// ari.Handler.
+type App struct {
+	sw     Switch
+	router Router
+	cdrs   Recorder
+	cfg    Config
+	log    *slog.Logger
+
+	// ctx bounds the REST calls made on calls' behalf; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	calls     map[string]*call // by call id
+	byChannel map[string]*call
+	draining  bool
+	idle      chan struct{} // closed when draining and no call is left
+}
+
+// New returns an App that drives sw, resolves through router and writes
+// call records to cdrs.
+func New(sw Switch, router Router, cdrs Recorder, cfg Config) *App {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &App{
+		sw: sw, router: router, cdrs: cdrs, cfg: cfg, log: cfg.Logger,
+		ctx: ctx, cancel: cancel,
+		calls: map[string]*call{}, byChannel: map[string]*call{},
+	}
+}
+
+// LiveCalls returns how many calls are in progress.
+func (a *App) LiveCalls() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.calls)
+}
+
+// goTrack runs f in a goroutine that Close waits for.
+func (a *App) goTrack(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// Drain stops taking new calls (they are refused with congestion, so the
+// carrier or dialplan can try elsewhere) and waits until the live calls end
+// or ctx is done; then it hangs up what is left. It returns how many calls
+// were cut.
+func (a *App) Drain(ctx context.Context) int {
+	a.mu.Lock()
+	a.draining = true
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+		if len(a.calls) == 0 {
+			close(a.idle)
+		}
+	}
+	idle := a.idle
+	a.mu.Unlock()
+	select {
+	case <-idle:
+		return 0
+	case <-ctx.Done():
+	}
+	a.mu.Lock()
+	var cut []*call
+	for _, c := range a.calls {
+		cut = append(cut, c)
+	}
+	a.mu.Unlock()
+	for _, c := range cut {
+		a.endCall(c, "system")
+	}
+	return len(cut)
+}
+
+// Close cancels outstanding REST calls and waits for the App's goroutines.
+func (a *App) Close() {
+	a.cancel()
+	a.wg.Wait()
+	a.mu.Lock()
+	for _, c := range a.calls {
+		c.stopTimers()
+	}
+	a.mu.Unlock()
+}

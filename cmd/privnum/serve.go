@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/privnum/privnum/ari"
+	"github.com/privnum/privnum/call"
+	"github.com/privnum/privnum/cdr"
+)
+
+// serveConfig is what `privnum serve` needs beyond the global flags.
+type serveConfig struct {
+	ariURL, ariUser, ariPassword, app string
+	endpoint, callerID                string
+	ringTimeout, drainTimeout         time.Duration
+	noBinding, expired                string
+	metricsAddr                       string
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var sc serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run call control: connect to Asterisk over ARI and bridge masked calls",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context(), sc, nil)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&sc.ariURL, "ari-url", envOr("PRIVNUM_ARI_URL", "http://127.0.0.1:8088"), "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
+	f.StringVar(&sc.ariUser, "ari-user", envOr("PRIVNUM_ARI_USER", "privnum"), "ARI user; env PRIVNUM_ARI_USER")
+	f.StringVar(&sc.ariPassword, "ari-password", envOr("PRIVNUM_ARI_PASSWORD", ""), "ARI password; env PRIVNUM_ARI_PASSWORD")
+	f.StringVar(&sc.app, "ari-app", envOr("PRIVNUM_ARI_APP", "privnum"), "Stasis application name; env PRIVNUM_ARI_APP")
+	f.StringVar(&sc.endpoint, "endpoint-template", envOr("PRIVNUM_ENDPOINT_TEMPLATE", "PJSIP/{number}@carrier"), "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
+	f.StringVar(&sc.callerID, "caller-id-template", envOr("PRIVNUM_CALLER_ID_TEMPLATE", "{number}"), "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
+	f.DurationVar(&sc.ringTimeout, "ring-timeout", 30*time.Second, "how long the called party rings when the binding sets no limit")
+	f.DurationVar(&sc.drainTimeout, "drain-timeout", 5*time.Minute, "on SIGTERM, how long live calls may go on before they are cut")
+	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
+	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
+	f.StringVar(&sc.metricsAddr, "metrics-listen", envOr("PRIVNUM_METRICS_LISTEN", "127.0.0.1:9464"), "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
+	return cmd
+}
+
+// serve runs call control until ctx is done, then drains. ready, if not
+// nil, receives the App once it is running (the demo uses it).
+func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App) error {
+	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	client, err := ari.New(ari.Config{URL: sc.ariURL, Username: sc.ariUser, Password: sc.ariPassword, Application: sc.app, Logger: log})
+	if err != nil {
+		return usageError{err}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privnum_ari_connected", Help: "1 while the ARI event connection is up.",
+	}, func() float64 {
+		if client.Connected() {
+			return 1
+		}
+		return 0
+	}))
+	app := call.New(client, a.bindings, cdr.New(a.rdb, 0), call.Config{
+		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID,
+		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
+		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
+	})
+	defer app.Close()
+
+	if sc.metricsAddr != "" {
+		l, err := net.Listen("tcp", sc.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if !client.Connected() {
+				http.Error(w, "ARI not connected", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(l)
+		defer srv.Close()
+		log.Info("metrics listening", "addr", l.Addr().String())
+	}
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- client.Run(runCtx, app) }()
+	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
+	if ready != nil {
+		ready <- app
+	}
+
+	select {
+	case err := <-runErr:
+		if errors.Is(err, ari.ErrApplicationReplaced) {
+			return fmt.Errorf("another privnum took over application %q on this Asterisk: %w", sc.app, err)
+		}
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("draining: no new calls", "live", app.LiveCalls(), "timeout", sc.drainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), sc.drainTimeout)
+	cut := app.Drain(dctx)
+	cancel()
+	if cut > 0 {
+		log.Warn("drain timeout: calls cut", "calls", cut)
+		time.Sleep(200 * time.Millisecond) // let the hang-ups' events arrive
+	}
+	stopRun()
+	<-runErr
+	log.Info("stopped")
+	return nil
+}
+
+func (a *app) callsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "calls", Short: "Inspect call detail records"}
+	var asJSON bool
+	var limit int64
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List call records, newest first",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			recs, err := cdr.New(a.rdb, 0).List(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(map[string]any{"calls": recs})
+			}
+			printCalls(a, recs)
+			return nil
+		}),
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().Int64Var(&limit, "limit", 50, "how many records")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func printCalls(a *app, recs []cdr.Record) {
+	if len(recs) == 0 {
+		fmt.Fprintln(a.stdout, "no calls")
+		return
+	}
+	for _, r := range recs {
+		callee := r.Callee
+		if callee == "" {
+			callee = "-"
+		}
+		fmt.Fprintf(a.stdout, "%s  %s -> %s via %s  %-9s cause %-3d by %-6s talk %s",
+			r.Start.Local().Format("15:04:05"), r.Caller, callee, r.X, r.Disposition, r.HangupCause, r.HangupBy, r.Duration().Round(time.Millisecond))
+		if r.Reason != "" {
+			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
+		}
+		fmt.Fprintln(a.stdout)
+	}
+}
+
