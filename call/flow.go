@@ -645,8 +645,8 @@ func (a *App) adopt(ctx context.Context, bridgeID string, present map[string]boo
 	c := &call{
 		id: v.Get("call"), inbound: v.Get("in"), outbound: v.Get("out"), bridge: bridgeID,
 		x: v.Get("x"), caller: v.Get("caller"), callee: v.Get("callee"),
-		route:  binding.Route{BindingID: v.Get("binding"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""},
-		phase:  bridged, start: ms("start"), answer: ms("answer"),
+		route: binding.Route{BindingID: v.Get("binding"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""},
+		phase: bridged, start: ms("start"), answer: ms("answer"),
 		disposition: cdr.Answered, recording: v.Get("rec"),
 	}
 	a.mu.Lock()

@@ -173,4 +173,3 @@ func printCalls(a *app, recs []cdr.Record) {
 		fmt.Fprintln(a.stdout)
 	}
 }
-
