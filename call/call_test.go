@@ -497,3 +497,11 @@ func TestNoGoroutineGrowth(t *testing.T) {
 		t.Errorf("%d call records for %d calls", got, n+20)
 	}
 }
+
+func TestRecordsUseE164(t *testing.T) {
+	h := newHarness(t)
+	h.waitDestroyed(h.dial(stranger))
+	if r := h.lastRecord(); r.X != xNum || r.Caller != e164.Mask(stranger) {
+		t.Fatalf("record = %+v", r)
+	}
+}

@@ -291,8 +291,8 @@ func (a *App) reject(c *call, r binding.Route) {
 		return
 	}
 	c.phase, c.disposition, c.reason, c.route = rejecting, cdr.Rejected, r.Reason, r
-	if r.BindingID != "" {
-		c.route.BindingID = r.BindingID
+	if r.X != "" {
+		c.x = r.X
 	}
 	a.mu.Unlock()
 	if r.Reason == binding.ReasonDirection {

@@ -26,6 +26,8 @@ type serveConfig struct {
 	ringTimeout, drainTimeout         time.Duration
 	noBinding, expired                string
 	metricsAddr                       string
+	// quiet logs only warnings and errors (the demo).
+	quiet bool
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -56,7 +58,11 @@ func (a *app) serveCmd() *cobra.Command {
 // serve runs call control until ctx is done, then drains. ready, if not
 // nil, receives the App once it is running (the demo uses it).
 func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App) error {
-	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	level := slog.LevelInfo
+	if sc.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	client, err := ari.New(ari.Config{URL: sc.ariURL, Username: sc.ariUser, Password: sc.ariPassword, Application: sc.app, Logger: log})
 	if err != nil {
 		return usageError{err}

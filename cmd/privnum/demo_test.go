@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDemo(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo"}, &out, &errb); code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"B's phone rang showing caller ID +8617000000000",
+		"A's phone rang showing caller ID +8617000000000",
+		"Every identity B's phone was sent: [+8617000000000]",
+		"answered  cause 16",
+		"rejected  cause 16  by system",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, real := range []string{"+8613800000001", "+8613900000002", "+8613700000003"} {
+		if strings.Contains(out.String(), real) || strings.Contains(errb.String(), real) {
+			t.Errorf("demo printed the real number %s unmasked", real)
+		}
+	}
+}
