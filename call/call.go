@@ -27,6 +27,7 @@ type Switch interface {
 	Hangup(ctx context.Context, channelID, reason string) error
 	SetVar(ctx context.Context, channelID, name, value string) error
 	Play(ctx context.Context, channelID, playbackID string, media ...string) (ari.Playback, error)
+	StopPlayback(ctx context.Context, playbackID string) error
 	CreateBridge(ctx context.Context, bridgeID, types, name string) (ari.Bridge, error)
 	AddChannel(ctx context.Context, bridgeID string, opts ari.AddChannelOptions, channelIDs ...string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error
@@ -52,6 +53,9 @@ type Announcements struct {
 	NoBinding string
 	// Expired is played when the caller's binding ended (quarantine).
 	Expired string
+	// Connecting is played to a callback's first party while the second
+	// is dialed; ringback follows it.
+	Connecting string
 }
 
 // Config configures an App.
@@ -69,6 +73,9 @@ type Config struct {
 	RingTimeout time.Duration
 	// Announcements default to stock Asterisk sounds.
 	Announcements Announcements
+	// FlashTimeout ends a verification flash call that has not rung by
+	// then. Default 15s.
+	FlashTimeout time.Duration
 	// RecordFormat is the bridge recording format. Default "wav".
 	RecordFormat string
 	// Logger defaults to slog.Default().
@@ -92,6 +99,12 @@ func (c *Config) defaults() {
 	}
 	if c.Announcements.NoBinding == "" {
 		c.Announcements.NoBinding = "sound:ss-noservice"
+	}
+	if c.Announcements.Connecting == "" {
+		c.Announcements.Connecting = "sound:pls-hold-while-try"
+	}
+	if c.FlashTimeout <= 0 {
+		c.FlashTimeout = 15 * time.Second
 	}
 	if c.Announcements.Expired == "" {
 		c.Announcements.Expired = "sound:cannot-complete-as-dialed"
@@ -139,6 +152,7 @@ type App struct {
 	mu        sync.Mutex
 	calls     map[string]*call // by call id
 	byChannel map[string]*call
+	flashes   map[string]*time.Timer // verification flash calls by channel
 	draining  bool
 	idle      chan struct{} // closed when draining and no call is left
 }
@@ -151,7 +165,7 @@ func New(sw Switch, router Router, cdrs Recorder, cfg Config) *App {
 	return &App{
 		sw: sw, router: router, cdrs: cdrs, cfg: cfg, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		calls: map[string]*call{}, byChannel: map[string]*call{},
+		calls: map[string]*call{}, byChannel: map[string]*call{}, flashes: map[string]*time.Timer{},
 	}
 }
 
@@ -210,6 +224,9 @@ func (a *App) Close() {
 	a.mu.Lock()
 	for _, c := range a.calls {
 		c.stopTimers()
+	}
+	for _, t := range a.flashes {
+		t.Stop()
 	}
 	a.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -78,7 +79,7 @@ func (h *harness) start() {
 	h.client = client
 	h.app = call.New(client, h.bindings, h.cdrs, call.Config{
 		Application: "privnum", RingTimeout: 8 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: h.metrics,
+		Logger: slog.New(slog.NewTextHandler(testLog, nil)), Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -505,3 +506,11 @@ func TestRecordsUseE164(t *testing.T) {
 		t.Fatalf("record = %+v", r)
 	}
 }
+
+// testLog is where the App logs in tests; set PRIVNUM_TEST_LOG=1 to see it.
+var testLog = func() io.Writer {
+	if os.Getenv("PRIVNUM_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}()

@@ -18,12 +18,13 @@ import (
 type phase int
 
 const (
-	routing   phase = iota // resolving the binding
-	rejecting              // playing an announcement before hanging up
-	ringing                // the hidden leg is being dialed
-	answering              // the hidden leg answered; bridging
-	bridged                // both parties talk
-	ending                 // one leg is gone; tearing down
+	dialingFirst phase = iota // a callback's first party is being dialed
+	routing                   // resolving the binding
+	rejecting                 // playing an announcement before hanging up
+	ringing                   // the hidden leg is being dialed
+	answering                 // the hidden leg answered; bridging
+	bridged                   // both parties talk
+	ending                    // one leg is gone; tearing down
 )
 
 // call is one inbound call and its hidden leg. Its fields are guarded by
@@ -48,6 +49,11 @@ type call struct {
 	recording     string
 	maxTimer      *time.Timer
 	guardTimer    *time.Timer
+
+	// callback marks a call privnum placed to both parties; report
+	// receives its state changes.
+	callback bool
+	report   func(state CallbackState, reason string)
 }
 
 func (c *call) stopTimers() {
@@ -87,10 +93,11 @@ func (a *App) Connected(ctx context.Context) {
 	a.mu.Lock()
 	var gone []leg
 	for _, c := range a.calls {
-		if !c.inGone && !present[c.inbound] {
+		// A ringing leg joins the app only when it answers: a callback's
+		// first leg while it rings, the hidden leg until it answers.
+		if !c.inGone && c.phase != dialingFirst && !present[c.inbound] {
 			gone = append(gone, leg{c, c.inbound})
 		}
-		// A ringing leg joins the app only when it answers.
 		if c.outbound != "" && !c.outGone && c.phase >= answering && !present[c.outbound] {
 			gone = append(gone, leg{c, c.outbound})
 		}
@@ -140,6 +147,9 @@ const orphanGrace = 2 * time.Second
 
 // HandleEvent advances the calls an event concerns. It does no I/O itself.
 func (a *App) HandleEvent(ev ari.Event) {
+	if a.flashEvent(ev) {
+		return
+	}
 	switch e := ev.(type) {
 	case *ari.StasisStart:
 		a.stasisStart(e)
@@ -171,6 +181,14 @@ func (a *App) HandleEvent(ev ari.Event) {
 
 func (a *App) stasisStart(e *ari.StasisStart) {
 	ch := e.Channel
+	if len(e.Args) > 0 && e.Args[0] == flashTag {
+		a.goTrack(func() { a.hangup(ch.ID, "normal") }) // answered: end it at once
+		return
+	}
+	if len(e.Args) > 0 && e.Args[0] == callbackTag {
+		a.firstAnswered(ch.ID)
+		return
+	}
 	if len(e.Args) > 0 && e.Args[0] == outboundTag {
 		a.mu.Lock()
 		c := a.byChannel[ch.ID]
@@ -224,6 +242,13 @@ func (a *App) route(c *call) {
 		a.reject(c, r)
 		return
 	}
+	a.dialSecond(c, r)
+}
+
+// dialSecond dials the hidden party of c as r says, with the virtual number
+// as caller ID.
+func (a *App) dialSecond(c *call, r binding.Route) {
+	ctx := a.ctx
 	a.mu.Lock()
 	if c.phase != routing {
 		a.mu.Unlock()
@@ -239,8 +264,10 @@ func (a *App) route(c *call) {
 	if ring <= 0 {
 		ring = a.cfg.RingTimeout
 	}
-	a.cfg.Metrics.observeRouting(time.Since(c.start))
-	_, err = a.sw.Originate(ctx, ari.OriginateRequest{
+	if !c.callback {
+		a.cfg.Metrics.observeRouting(time.Since(c.start))
+	}
+	_, err := a.sw.Originate(ctx, ari.OriginateRequest{
 		Endpoint:   expand(a.cfg.EndpointTemplate, r.Target),
 		ChannelID:  c.outbound,
 		CallerID:   expand(a.cfg.CallerIDTemplate, r.X),
@@ -263,6 +290,9 @@ func (a *App) route(c *call) {
 	if ended {
 		a.hangup(c.outbound, "normal") // the caller left while we dialed
 		return
+	}
+	if c.callback {
+		return // the first party was dialed with the virtual number already
 	}
 	// The caller hears ringing; its own channel shows the virtual number
 	// both as connected line and as caller ID, so that no identity exchange
@@ -353,8 +383,18 @@ func (a *App) connect(c *call) {
 	ctx := a.ctx
 	name := a.bridgeName(c)
 	bridgeID := bridgePrefix + c.id
+	answer := func() error { return a.sw.Answer(ctx, c.inbound) }
+	if c.callback {
+		// The first party is up and hears the prompt: stop it.
+		answer = func() error {
+			if err := a.sw.StopPlayback(ctx, c.id+"-prompt"); err != nil && !errors.Is(err, ari.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+	}
 	steps := []func() error{
-		func() error { return a.sw.Answer(ctx, c.inbound) },
+		answer,
 		func() error { _, err := a.sw.CreateBridge(ctx, bridgeID, "mixing", name); return err },
 		func() error {
 			a.mu.Lock()
@@ -385,6 +425,9 @@ func (a *App) connect(c *call) {
 	}
 	record := c.route.Record
 	a.mu.Unlock()
+	if c.report != nil {
+		c.report(CallbackBridged, "")
+	}
 	if record {
 		name := "privnum-" + c.id
 		if _, err := a.sw.RecordBridge(ctx, bridgeID, ari.RecordRequest{Name: name, Format: a.cfg.RecordFormat, IfExists: "overwrite"}); err != nil {
@@ -460,6 +503,9 @@ func (a *App) legGone(c *call, id string, cause int) {
 			c.cause = cause
 		}
 		switch {
+		case isIn && c.phase == dialingFirst:
+			c.disposition, _ = outcome(c.cause)
+			c.reason, c.hangupBy = "first_"+string(c.disposition), "caller"
 		case isIn && (c.phase == routing || c.phase == ringing):
 			c.disposition, c.hangupBy = cdr.Cancelled, "caller"
 			hangOut = c.outbound
@@ -469,7 +515,10 @@ func (a *App) legGone(c *call, id string, cause int) {
 			}
 		case !isIn && c.phase == ringing:
 			c.disposition, reason = outcome(c.cause)
-			if c.reason == "" && c.disposition != cdr.Busy && c.disposition != cdr.NoAnswer {
+			switch {
+			case c.callback:
+				c.reason = "second_" + string(c.disposition)
+			case c.reason == "" && c.disposition != cdr.Busy && c.disposition != cdr.NoAnswer:
 				c.reason = causeReason(c.cause)
 			}
 			c.hangupBy = "callee"
@@ -534,6 +583,17 @@ func (a *App) legGone(c *call, id string, cause int) {
 		})
 		a.log.Info("call ended", "call", c.id, "x", rec.X, "caller", rec.Caller, "callee", rec.Callee,
 			"disposition", rec.Disposition, "cause", rec.HangupCause, "by", rec.HangupBy)
+		if c.report != nil {
+			if rec.Disposition == cdr.Answered {
+				c.report(CallbackCompleted, "")
+			} else {
+				reason := rec.Reason
+				if reason == "" {
+					reason = string(rec.Disposition)
+				}
+				c.report(CallbackFailed, reason)
+			}
+		}
 	}
 }
 
@@ -567,6 +627,9 @@ func (a *App) record(c *call) cdr.Record {
 		Caller: e164.Mask(c.caller), Start: c.start.UTC(), End: time.Now().UTC(),
 		Disposition: c.disposition, Reason: c.reason, HangupCause: c.cause,
 		HangupBy: c.hangupBy, Recording: c.recording,
+	}
+	if c.callback {
+		r.Kind = "callback"
 	}
 	if c.callee != "" {
 		r.Callee = e164.Mask(c.callee)

@@ -34,7 +34,10 @@ const (
 
 // Record is one call's detail record. Caller and Callee are masked.
 type Record struct {
-	CallID      string      `json:"call_id"`
+	CallID string `json:"call_id"`
+	// Kind is "callback" for calls privnum placed to both parties; empty
+	// for inbound calls on a virtual number.
+	Kind        string      `json:"kind,omitempty"`
 	BindingID   string      `json:"binding_id,omitempty"`
 	X           string      `json:"x"`
 	Caller      string      `json:"caller"`
