@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privnum/privnum/ari/arisim"
+)
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServe runs `privnum serve` against the simulator: a bound call is
+// bridged, /metrics shows it, and cancelling (as SIGTERM does) drains and
+// exits cleanly.
+func TestServe(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	c.ok("bind", "create", "--a", "13800000001", "--b", "13900000002")
+	sim := arisim.New(arisim.Options{Username: "u", Password: "p", TimeScale: 0.05})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	metrics := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--redis", c.url, "--region", "CN", "serve", "--ari-url", sim.URL(),
+			"--ari-user", "u", "--ari-password", "p", "--metrics-listen", metrics, "--drain-timeout", "2s"}, io.Discard, &stderr)
+	}()
+	waitOrFail(t, func() bool { return sim.Connected("privnum") })
+	in, err := sim.InboundCall(context.Background(), "13800000001", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { ch, _ := sim.Channel(in); return ch.BridgeID != "" })
+	if err := sim.HangupFromPeer(in, 16); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	waitOrFail(t, func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `privnum_calls_total{disposition="answered"} 1`)
+	})
+	for _, want := range []string{"privnum_ari_connected 1", "privnum_live_calls 0", "privnum_routing_seconds_count 1", "privnum_ari_connects_total 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if resp, err := http.Get("http://" + metrics + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz: %v %v", resp, err)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	for _, real := range []string{"13800000001", "13900000002"} {
+		if strings.Contains(stderr.String(), real) {
+			t.Errorf("serve logged a real number: %s", stderr.String())
+		}
+	}
+}
+
+func waitOrFail(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
