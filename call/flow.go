@@ -406,9 +406,10 @@ func (a *App) connect(c *call) {
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
-			if !errors.Is(err, ari.ErrNotFound) && !errors.Is(err, ari.ErrBadRequest) {
-				a.log.Warn("bridging failed", "call", c.id, "err", err)
+			if errors.Is(err, ari.ErrNotFound) || errors.Is(err, ari.ErrBadRequest) {
+				return // a leg hung up meanwhile: its events end the call
 			}
+			a.log.Warn("bridging failed", "call", c.id, "err", err)
 			a.endCall(c, "system")
 			return
 		}

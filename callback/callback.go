@@ -1,0 +1,336 @@
+// Package callback places click-to-call callbacks: from an identification
+// code (a QR token, an order id, or a code the operator mapped to two
+// parties) it calls both parties on a virtual number and bridges them, and
+// if that fails it sends a preset message to the second party.
+package callback
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/call"
+	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/order"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound means no callback has that id.
+	ErrNotFound = errors.New("callback not found")
+	// ErrUnknownCode means the identification code names no parties.
+	ErrUnknownCode = errors.New("unknown identification code")
+	// ErrInvalid means a request field is missing or malformed.
+	ErrInvalid = errors.New("invalid callback request")
+)
+
+// Dialer places the calls. *call.App implements it.
+type Dialer interface {
+	Callback(ctx context.Context, r call.CallbackRequest) error
+}
+
+// Owners finds the owner behind a QR token. *qr.Service implements it.
+type Owners interface {
+	Owner(ctx context.Context, token string) (string, error)
+}
+
+// Sender delivers the preset message to the second party when a callback
+// fails.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// Message is the preset message for a failed callback.
+type Message struct {
+	CallbackID string `json:"callback_id"`
+	// To is the second party's real number.
+	To     string `json:"to"`
+	Text   string `json:"text"`
+	Reason string `json:"reason"`
+	// X is the virtual number the second party can call back.
+	X string `json:"x"`
+}
+
+// Publisher receives callback state events (webhooks). Optional.
+type Publisher interface {
+	PublishCallback(ctx context.Context, cb Callback) error
+}
+
+// Callback is a callback's state as the API shows it; parties are masked.
+type Callback struct {
+	ID          string             `json:"id"`
+	State       call.CallbackState `json:"state"`
+	Reason      string             `json:"reason,omitempty"`
+	X           string             `json:"x"`
+	BindingID   string             `json:"binding_id,omitempty"`
+	First       string             `json:"first"`
+	Second      string             `json:"second"`
+	CreatedAt   time.Time          `json:"created_at"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+	MessageSent bool               `json:"message_sent"`
+}
+
+// Request starts a callback.
+type Request struct {
+	// Code is the identification code: a code mapped with MapCode, an
+	// order id, or a QR token.
+	Code string
+	// Caller is the requester's number; required for QR tokens, where it
+	// is the first party called.
+	Caller string
+}
+
+// Config tunes a Service.
+type Config struct {
+	// Message is the preset text sent to the second party on failure.
+	Message string
+	// BindingTTL is the life of the binding made for a callback when the
+	// parties have none. Default 15 min.
+	BindingTTL time.Duration
+	// Keep is how long a callback's state stays queryable. Default 7 days.
+	Keep time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Service starts callbacks and tracks their state.
+type Service struct {
+	rdb      redis.UniversalClient
+	parser   e164.Parser
+	bindings *binding.Service
+	orders   *order.Service
+	owners   Owners
+	dialer   Dialer
+	sender   Sender
+	pub      Publisher
+	cfg      Config
+	updates  chan update
+}
+
+// update is one reported state change, applied in order by Run.
+type update struct {
+	id     string
+	state  call.CallbackState
+	reason string
+}
+
+// New returns a callback Service. owners and pub may be nil.
+func New(rdb redis.UniversalClient, bindings *binding.Service, orders *order.Service, owners Owners, dialer Dialer, sender Sender, pub Publisher, cfg Config) *Service {
+	if cfg.Message == "" {
+		cfg.Message = "We tried to connect you with your contact but could not reach them. Call back on the number this message comes from."
+	}
+	if cfg.BindingTTL <= 0 {
+		cfg.BindingTTL = 15 * time.Minute
+	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = 7 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{rdb: rdb, parser: bindings.Parser(), bindings: bindings, orders: orders, owners: owners,
+		dialer: dialer, sender: sender, pub: pub, cfg: cfg, updates: make(chan update, 4096)}
+}
+
+func key(id string) string     { return "pn:callback:{" + id + "}" }
+func codeKey(c string) string  { return "pn:cbcode:{" + c + "}" }
+func checkCode(c string) error {
+	if c == "" || len(c) > 128 {
+		return fmt.Errorf("%w: code must be 1 to 128 characters", ErrInvalid)
+	}
+	for _, r := range c {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("%w: code has spaces or control characters", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// MapCode makes code stand for a callback from first to second.
+func (s *Service) MapCode(ctx context.Context, code, first, second string) error {
+	if err := checkCode(code); err != nil {
+		return err
+	}
+	f, err := s.parser.Parse(first)
+	if err != nil {
+		return fmt.Errorf("first party: %w", err)
+	}
+	sec, err := s.parser.Parse(second)
+	if err != nil {
+		return fmt.Errorf("second party: %w", err)
+	}
+	if f == sec {
+		return fmt.Errorf("%w: the parties are the same number", ErrInvalid)
+	}
+	if err := s.rdb.HSet(ctx, codeKey(code), "first", f, "second", sec).Err(); err != nil {
+		return fmt.Errorf("map code: %w", err)
+	}
+	return nil
+}
+
+// UnmapCode removes a mapped code.
+func (s *Service) UnmapCode(ctx context.Context, code string) error {
+	n, err := s.rdb.Del(ctx, codeKey(code)).Result()
+	if err != nil {
+		return fmt.Errorf("unmap code: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownCode, code)
+	}
+	return nil
+}
+
+// parties resolves an identification code to the two parties and, where
+// the code has one, their active binding.
+func (s *Service) parties(ctx context.Context, r Request) (first, second string, b *binding.Binding, err error) {
+	if err := checkCode(r.Code); err != nil {
+		return "", "", nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, codeKey(r.Code)).Result()
+	if err != nil {
+		return "", "", nil, fmt.Errorf("look up code: %w", err)
+	}
+	if len(m) > 0 {
+		return m["first"], m["second"], nil, nil
+	}
+	if s.orders != nil {
+		o, err := s.orders.Get(ctx, r.Code)
+		switch {
+		case err == nil && o.Status == order.Open && o.Binding != nil && o.Binding.State == binding.Active:
+			// The courier asks to reach the buyer.
+			return o.Courier, o.Buyer, o.Binding, nil
+		case err == nil:
+			return "", "", nil, fmt.Errorf("%w: order %s is %s", ErrUnknownCode, r.Code, o.Status)
+		case !errors.Is(err, order.ErrNotFound) && !errors.Is(err, order.ErrInvalidID):
+			return "", "", nil, err
+		}
+	}
+	if s.owners != nil {
+		owner, err := s.owners.Owner(ctx, r.Code)
+		if err == nil {
+			if r.Caller == "" {
+				return "", "", nil, fmt.Errorf("%w: a QR code callback needs the caller's number", ErrInvalid)
+			}
+			caller, err := s.parser.Parse(r.Caller)
+			if err != nil {
+				return "", "", nil, fmt.Errorf("caller: %w", err)
+			}
+			return caller, owner, nil, nil
+		}
+	}
+	return "", "", nil, ErrUnknownCode
+}
+
+// Start resolves the code, makes sure the parties share a virtual number,
+// and starts calling. The returned Callback is in state calling-first (or
+// failed if the first call could not even be placed).
+func (s *Service) Start(ctx context.Context, r Request) (Callback, error) {
+	first, second, b, err := s.parties(ctx, r)
+	if err != nil {
+		return Callback{}, err
+	}
+	if b == nil {
+		nb, err := s.bindings.Create(ctx, binding.Request{A: first, B: second, TTL: s.cfg.BindingTTL})
+		if err != nil {
+			return Callback{}, fmt.Errorf("virtual number for the callback: %w", err)
+		}
+		b = &nb
+	}
+	id := newID()
+	now := time.Now()
+	err = s.rdb.HSet(ctx, key(id), "state", string(call.CallbackRequested), "first", first, "second", second,
+		"x", b.X, "binding", b.ID, "created", now.UnixMilli(), "updated", now.UnixMilli()).Err()
+	if err == nil {
+		err = s.rdb.PExpire(ctx, key(id), s.cfg.Keep).Err()
+	}
+	if err != nil {
+		return Callback{}, fmt.Errorf("store callback: %w", err)
+	}
+	s.log().Info("callback requested", "callback", id, "first", e164.Mask(first), "second", e164.Mask(second), "x", b.X)
+	err = s.dialer.Callback(ctx, call.CallbackRequest{
+		ID: id, First: first, Second: second, X: b.X, BindingID: b.ID,
+		Report: func(st call.CallbackState, reason string) { s.updates <- update{id, st, reason} },
+	})
+	if err != nil {
+		s.log().Warn("callback could not start", "callback", id, "err", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// Run applies reported state changes in order until ctx is done; run it
+// once beside the Service.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-s.updates:
+			s.apply(ctx, u)
+		}
+	}
+}
+
+// apply stores a state change, publishes it and, on failure, sends the
+// preset message to the second party.
+func (s *Service) apply(ctx context.Context, u update) {
+	err := s.rdb.HSet(ctx, key(u.id), "state", string(u.state), "reason", u.reason, "updated", time.Now().UnixMilli()).Err()
+	if err != nil {
+		s.log().Error("callback state lost", "callback", u.id, "state", u.state, "err", err)
+	}
+	cb, err := s.Get(ctx, u.id)
+	if err != nil {
+		return
+	}
+	if s.pub != nil {
+		if err := s.pub.PublishCallback(ctx, cb); err != nil {
+			s.log().Warn("callback event not published", "callback", u.id, "err", err)
+		}
+	}
+	if u.state != call.CallbackFailed || u.reason == "cancelled" {
+		return
+	}
+	second, err := s.rdb.HGet(ctx, key(u.id), "second").Result()
+	if err != nil {
+		return
+	}
+	err = s.sender.Send(ctx, Message{CallbackID: u.id, To: second, Text: s.cfg.Message, Reason: u.reason, X: cb.X})
+	if err != nil {
+		s.log().Error("callback message not sent", "callback", u.id, "to", e164.Mask(second), "err", err)
+		return
+	}
+	s.rdb.HSet(ctx, key(u.id), "message_sent", "1")
+	s.log().Info("callback message sent", "callback", u.id, "to", e164.Mask(second), "reason", u.reason)
+}
+
+// Get returns a callback's state.
+func (s *Service) Get(ctx context.Context, id string) (Callback, error) {
+	h, err := s.rdb.HGetAll(ctx, key(id)).Result()
+	if err != nil {
+		return Callback{}, fmt.Errorf("get callback %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Callback{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	ms := func(k string) time.Time { n, _ := strconv.ParseInt(h[k], 10, 64); return time.UnixMilli(n).UTC() }
+	return Callback{
+		ID: id, State: call.CallbackState(h["state"]), Reason: h["reason"], X: h["x"], BindingID: h["binding"],
+		First: e164.Mask(h["first"]), Second: e164.Mask(h["second"]),
+		CreatedAt: ms("created"), UpdatedAt: ms("updated"), MessageSent: h["message_sent"] == "1",
+	}, nil
+}
+
+func (s *Service) log() *slog.Logger { return s.cfg.Logger }
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
