@@ -140,8 +140,8 @@ func New(rdb redis.UniversalClient, bindings *binding.Service, orders *order.Ser
 		dialer: dialer, sender: sender, pub: pub, cfg: cfg, updates: make(chan update, 4096)}
 }
 
-func key(id string) string     { return "pn:callback:{" + id + "}" }
-func codeKey(c string) string  { return "pn:cbcode:{" + c + "}" }
+func key(id string) string    { return "pn:callback:{" + id + "}" }
+func codeKey(c string) string { return "pn:cbcode:{" + c + "}" }
 func checkCode(c string) error {
 	if c == "" || len(c) > 128 {
 		return fmt.Errorf("%w: code must be 1 to 128 characters", ErrInvalid)
