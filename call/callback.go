@@ -138,7 +138,7 @@ func (a *App) firstAnswered(channelID string) {
 // Flash rings number from callerID and hangs up as soon as it rings (or
 // after the FlashTimeout); the call is never answered by privnum, and if
 // the phone answers it is ended at once. It returns once the call is
-// placed. It implements verify.Flasher.
+// placed.
 func (a *App) Flash(ctx context.Context, number, callerID string) error {
 	id := "privnum-flash-" + newID()
 	a.mu.Lock()

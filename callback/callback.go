@@ -37,6 +37,15 @@ type Dialer interface {
 	Callback(ctx context.Context, r call.CallbackRequest) error
 }
 
+// Queue hands a callback to the process holding the ARI connection.
+// *dialq.Queue implements it.
+type Queue interface {
+	Enqueue(ctx context.Context, kind, id string) error
+}
+
+// JobKind is the dial-queue kind of callback jobs.
+const JobKind = "callback"
+
 // Owners finds the owner behind a QR token. *qr.Service implements it.
 type Owners interface {
 	Owner(ctx context.Context, token string) (string, error)
@@ -108,6 +117,7 @@ type Service struct {
 	bindings *binding.Service
 	orders   *order.Service
 	owners   Owners
+	queue    Queue
 	dialer   Dialer
 	sender   Sender
 	pub      Publisher
@@ -122,8 +132,23 @@ type update struct {
 	reason string
 }
 
-// New returns a callback Service. owners and pub may be nil.
-func New(rdb redis.UniversalClient, bindings *binding.Service, orders *order.Service, owners Owners, dialer Dialer, sender Sender, pub Publisher, cfg Config) *Service {
+// Deps are the services a callback Service works with. Owners, Queue,
+// Dialer and Publisher may be nil: without a Queue, Start dials at once
+// through Dialer (one process holding the ARI connection); without a
+// Dialer, the Service only starts callbacks and queues them for the process
+// that has one.
+type Deps struct {
+	Bindings  *binding.Service
+	Orders    *order.Service
+	Owners    Owners
+	Queue     Queue
+	Dialer    Dialer
+	Sender    Sender
+	Publisher Publisher
+}
+
+// New returns a callback Service.
+func New(rdb redis.UniversalClient, d Deps, cfg Config) *Service {
 	if cfg.Message == "" {
 		cfg.Message = "We tried to connect you with your contact but could not reach them. Call back on the number this message comes from."
 	}
@@ -136,8 +161,8 @@ func New(rdb redis.UniversalClient, bindings *binding.Service, orders *order.Ser
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{rdb: rdb, parser: bindings.Parser(), bindings: bindings, orders: orders, owners: owners,
-		dialer: dialer, sender: sender, pub: pub, cfg: cfg, updates: make(chan update, 4096)}
+	return &Service{rdb: rdb, parser: d.Bindings.Parser(), bindings: d.Bindings, orders: d.Orders, owners: d.Owners,
+		queue: d.Queue, dialer: d.Dialer, sender: d.Sender, pub: d.Publisher, cfg: cfg, updates: make(chan update, 4096)}
 }
 
 func key(id string) string    { return "pn:callback:{" + id + "}" }
@@ -255,15 +280,53 @@ func (s *Service) Start(ctx context.Context, r Request) (Callback, error) {
 		return Callback{}, fmt.Errorf("store callback: %w", err)
 	}
 	s.log().Info("callback requested", "callback", id, "first", e164.Mask(first), "second", e164.Mask(second), "x", b.X)
-	err = s.dialer.Callback(ctx, call.CallbackRequest{
-		ID: id, First: first, Second: second, X: b.X, BindingID: b.ID,
-		Report: func(st call.CallbackState, reason string) { s.updates <- update{id, st, reason} },
-	})
-	if err != nil {
+	if s.queue != nil {
+		if err := s.queue.Enqueue(ctx, JobKind, id); err != nil {
+			s.rdb.HSet(context.WithoutCancel(ctx), key(id), "state", string(call.CallbackFailed), "reason", "not_queued")
+			return Callback{}, err
+		}
+	} else if err := s.Dial(ctx, id); err != nil {
 		s.log().Warn("callback could not start", "callback", id, "err", err)
 	}
 	return s.Get(ctx, id)
 }
+
+// Dial places a requested callback's calls; the outcome arrives through
+// the state updates that Run applies. It needs the Dialer.
+func (s *Service) Dial(ctx context.Context, id string) error {
+	if s.dialer == nil {
+		return fmt.Errorf("callback %s: no call control in this process", id)
+	}
+	h, err := s.rdb.HGetAll(ctx, key(id)).Result()
+	if err != nil {
+		return fmt.Errorf("callback %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	// Take the callback atomically, so that a job delivered twice dials once.
+	taken, err := takeScript.Run(ctx, s.rdb, []string{key(id)}, string(call.CallbackRequested), string(call.CallbackCallingFirst)).Int()
+	if err != nil {
+		return fmt.Errorf("callback %s: %w", id, err)
+	}
+	if taken == 0 {
+		return fmt.Errorf("callback %s is %s, not requested", id, h["state"])
+	}
+	err = s.dialer.Callback(ctx, call.CallbackRequest{
+		ID: id, First: h["first"], Second: h["second"], X: h["x"], BindingID: h["binding"],
+		Report: func(st call.CallbackState, reason string) { s.updates <- update{id, st, reason} },
+	})
+	if err != nil {
+		return fmt.Errorf("callback %s: %w", id, err)
+	}
+	return nil
+}
+
+// takeScript moves a callback from ARGV[1] to ARGV[2] if it is in ARGV[1].
+var takeScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+return 1`)
 
 // Run applies reported state changes in order until ctx is done; run it
 // once beside the Service.

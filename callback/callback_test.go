@@ -86,7 +86,7 @@ func newEnv(t *testing.T) env {
 	go func() { client.Run(ctx, app); done <- struct{}{} }()
 	gw := &gateway{}
 	srv := httptest.NewServer(gw)
-	svc := callback.New(rdb, bs, orders, nil, app, callback.HTTPSender{URL: srv.URL, Secret: secret}, nil, callback.Config{Logger: quiet})
+	svc := callback.New(rdb, callback.Deps{Bindings: bs, Orders: orders, Dialer: app, Sender: callback.HTTPSender{URL: srv.URL, Secret: secret}}, callback.Config{Logger: quiet})
 	go func() { svc.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done; app.Close(); srv.Close() })
 	waitFor(t, func() bool { return sim.Connected("privnum") })

@@ -66,10 +66,11 @@ var (
 
 // Flasher places flash calls. Call control implements it by ringing number
 // from callerID and hanging up as soon as it rings (or after a short
-// timeout). Flash returns once the call is placed; it may run the call
-// asynchronously.
+// timeout); a process without call control queues verification id for the
+// one that has it, which reads the rest with FlashTarget. Flash returns once
+// the call is placed or queued.
 type Flasher interface {
-	Flash(ctx context.Context, number, callerID string) error
+	Flash(ctx context.Context, id, number, callerID string) error
 }
 
 // Status is a verification's lifecycle state.
@@ -285,7 +286,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (Verification, er
 		return Verification{}, err
 	}
 	ev.id = id
-	if ferr := s.flasher.Flash(ctx, number, cid); ferr != nil {
+	if ferr := s.flasher.Flash(ctx, id, number, cid); ferr != nil {
 		ferr = &flashError{number: number, cause: ferr, cid: cid}
 		if err := failScript.Run(context.WithoutCancel(ctx), s.rdb, []string{verificationKey(number, id)}).Err(); err != nil {
 			return Verification{}, fmt.Errorf("mark verification %s failed: %w (after %w)", id, err, ferr)
@@ -516,6 +517,31 @@ func (s *Service) Get(ctx context.Context, id string) (Verification, error) {
 		v.AttemptsLeft = int(max(num(2)-num(1), 0))
 	}
 	return v, nil
+}
+
+// FlashTarget returns the number to ring and the caller ID to ring it from
+// for a pending, unexpired verification: what call control needs to place a
+// queued flash call. Anything else is ErrNotFound or ErrExpired.
+func (s *Service) FlashTarget(ctx context.Context, id string) (number, callerID string, err error) {
+	number, err = s.lookup(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	h, err := s.rdb.HMGet(ctx, verificationKey(number, id), "st", "cid", "exp").Result()
+	if err != nil {
+		return "", "", fmt.Errorf("verification %s: %w", id, err)
+	}
+	st, _ := h[0].(string)
+	cid, _ := h[1].(string)
+	expS, _ := h[2].(string)
+	exp, _ := strconv.ParseInt(expS, 10, 64)
+	if Status(st) != Pending || cid == "" {
+		return "", "", fmt.Errorf("%w: %s is not pending", ErrNotFound, id)
+	}
+	if time.Now().UnixMilli() >= exp {
+		return "", "", fmt.Errorf("%w: %s", ErrExpired, id)
+	}
+	return number, cid, nil
 }
 
 // Consume spends a verified verification of number, once: device binding

@@ -31,7 +31,7 @@ type flasher struct {
 
 type flash struct{ number, callerID string }
 
-func (f *flasher) Flash(_ context.Context, number, callerID string) error {
+func (f *flasher) Flash(_ context.Context, _, number, callerID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, flash{number, callerID})
@@ -761,5 +761,25 @@ func TestCallerIDPool(t *testing.T) {
 	// A number is never flashed from itself.
 	if _, err := e.svc.Start(ctx, verify.StartRequest{Number: "+8617055500002", Requester: "ak_test"}); !errors.Is(err, verify.ErrPoolExhausted) {
 		t.Fatalf("Start on the only caller ID: %v", err)
+	}
+}
+
+func TestFlashTarget(t *testing.T) {
+	e := newEnv(t, verify.Config{TTL: 300 * time.Millisecond}, cids(2)...)
+	ctx := context.Background()
+	v, err := e.svc.Start(ctx, verify.StartRequest{Number: "13800000001", Requester: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, cid, err := e.svc.FlashTarget(ctx, v.ID)
+	if err != nil || n != "+8613800000001" || cid != e.flash.last(t, n) {
+		t.Fatalf("FlashTarget = %q, %q, %v", n, cid, err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, _, err := e.svc.FlashTarget(ctx, v.ID); !errors.Is(err, verify.ErrExpired) {
+		t.Fatalf("FlashTarget after expiry: %v", err)
+	}
+	if _, _, err := e.svc.FlashTarget(ctx, "nope"); !errors.Is(err, verify.ErrNotFound) {
+		t.Fatalf("FlashTarget unknown: %v", err)
 	}
 }
