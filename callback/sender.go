@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -24,6 +25,9 @@ type HTTPSender struct {
 
 // Send posts m; any non-2xx answer is an error.
 func (h HTTPSender) Send(ctx context.Context, m Message) error {
+	if h.URL == "" {
+		return errors.New("no message gateway configured (set PRIVNUM_MESSAGE_URL)")
+	}
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err

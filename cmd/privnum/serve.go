@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/call"
+	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/cdr"
+	"github.com/privnum/privnum/dialq"
 )
 
 // serveConfig is what `privnum serve` needs beyond the global flags.
@@ -108,6 +112,34 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- client.Run(runCtx, app) }()
+
+	// Callbacks and flash calls requested through the API or the CLI.
+	cbs, vs, q, err := a.dialServices(log, app)
+	if err != nil {
+		return err
+	}
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	defer stopRun()
+	workers.Add(2)
+	go func() { defer workers.Done(); cbs.Run(runCtx) }()
+	host, _ := os.Hostname()
+	go func() {
+		defer workers.Done()
+		q.Run(runCtx, fmt.Sprintf("%s-%d", host, os.Getpid()), func(ctx context.Context, j dialq.Job) error {
+			switch j.Kind {
+			case callback.JobKind:
+				return cbs.Dial(ctx, j.ID)
+			case flashJob:
+				number, cid, err := vs.FlashTarget(ctx, j.ID)
+				if err != nil {
+					return err
+				}
+				return app.Flash(ctx, number, cid)
+			}
+			return fmt.Errorf("unknown dial job kind %q", j.Kind)
+		})
+	}()
 	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
 	if ready != nil {
 		ready <- app

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,58 @@ func waitOrFail(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServePlacesQueuedCalls: a callback and a verification requested from
+// the CLI are placed by a running privnum serve.
+func TestServePlacesQueuedCalls(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	sim := arisim.New(arisim.Options{TimeScale: 0.05})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.SetEndpoint("+8613800000001", arisim.Behavior{Outcome: arisim.OutcomeAnswer, After: 10 * time.Millisecond, HangupAfter: 60 * time.Second})
+	sim.SetEndpoint("+8613900000002", arisim.Behavior{Outcome: arisim.OutcomeAnswer, After: 10 * time.Millisecond, HangupAfter: 4 * time.Second})
+	sim.SetEndpoint("+8613700000005", arisim.NoAnswer())
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--redis", c.url, "--region", "CN", "serve", "--ari-url", sim.URL(), "--metrics-listen", ""}, io.Discard, os.Stderr)
+	}()
+	defer func() { cancel(); <-exit }()
+	waitOrFail(t, func() bool { return sim.Connected("privnum") })
+
+	c.ok("callback", "map", "SHOP-1", "--first", "13800000001", "--second", "13900000002")
+	var cb struct{ ID, State string }
+	c.json(&cb, "callback", "start", "SHOP-1")
+	waitOrFail(t, func() bool {
+		c.json(&cb, "callback", "show", cb.ID)
+		return cb.State == "completed" || cb.State == "failed"
+	})
+	if cb.State != "completed" {
+		t.Fatalf("callback = %+v", cb)
+	}
+
+	c.ok("verify", "callerid", "add", "17100000001")
+	var v struct{ ID, Status string }
+	c.json(&v, "verify", "start", "13700000005")
+	var seen string
+	waitOrFail(t, func() bool {
+		for _, ch := range sim.History() {
+			if ch.FarNumber == "+8613700000005" {
+				seen = ch.Caller.Number
+				return true
+			}
+		}
+		return false
+	})
+	if seen != "+8617100000001" {
+		t.Fatalf("flash call showed %q", seen)
+	}
+	if out := c.ok("verify", "check", v.ID, seen); !strings.Contains(out, "verified") {
+		t.Fatalf("check: %s", out)
 	}
 }
