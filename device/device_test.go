@@ -28,7 +28,7 @@ type flasher struct {
 	last map[string]string
 }
 
-func (f *flasher) Flash(_ context.Context, number, callerID string) error {
+func (f *flasher) Flash(_ context.Context, _, number, callerID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last[number] = callerID
