@@ -109,7 +109,7 @@ func TestRetryWithBackoffThenDeliver(t *testing.T) {
 	rdb := redistest.Client(t)
 	s := NewStore(rdb)
 	rcv := newReceiver(t, 2)
-	h, secret, err := s.Add(ctx, rcv.URL+"/hook", []string{BindingCreated})
+	_, secret, err := s.Add(ctx, rcv.URL+"/hook", []string{BindingCreated})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,6 @@ func TestRetryWithBackoffThenDeliver(t *testing.T) {
 	if n := len(rcv.snapshot()); n != 3 {
 		t.Fatalf("%d requests after success, want 3", n)
 	}
-	_ = h
 }
 
 // waitEmpty waits until no delivery is queued.

@@ -27,7 +27,7 @@ func (f queueFlasher) Flash(ctx context.Context, id, _, _ string) error {
 }
 
 // publicBase is where QR code URLs point.
-func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", "http://127.0.0.1:8080") }
+func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase) }
 
 // dialServices builds the callback and verification services. Without a
 // dialer (CLI, HTTP API) they queue calls for privnum serve.

@@ -21,6 +21,7 @@ import (
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/dialq"
+	"github.com/privnum/privnum/webhook"
 )
 
 // serveConfig is what `privnum serve` needs beyond the global flags.
@@ -81,7 +82,9 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		}
 		return 0
 	}))
-	app := call.New(client, a.bindings, cdr.New(a.rdb, 0), call.Config{
+	// Call records also go out as call.completed webhooks (delivered by privnum api).
+	calls := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}).CallRecorder(cdr.New(a.rdb, 0))
+	app := call.New(client, a.bindings, calls, call.Config{
 		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID,
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// readBody reads the request body within the size limit and checks its
+// Content-Type. Nothing has happened yet when it refuses a request.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, mode bodyMode) ([]byte, *Problem) {
+	if mode == noBody {
+		return nil, nil
+	}
+	limit := s.cfg.MaxBodyBytes
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			p := problem(kTooLarge, fmt.Sprintf("the request body exceeds %d bytes", limit))
+			p.MaxBytes = limit
+			return nil, p
+		}
+		return nil, problem(kMalformed, "the request body could not be read: "+err.Error())
+	}
+	if len(b) == 0 {
+		if mode == jsonBody {
+			return nil, problem(kMalformed, "the request body is empty: want a JSON object")
+		}
+		return nil, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		if ct == "" {
+			ct = "none"
+		}
+		return nil, problem(kMediaType, fmt.Sprintf("Content-Type %q: want application/json", ct))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, problem(kMediaType, fmt.Sprintf("charset %q: want utf-8", cs))
+	}
+	return b, nil
+}
+
+// decode parses body, a JSON object, into dst: unknown fields, values of
+// the wrong type and anything after the object are refused.
+func decode(body []byte, dst any) error {
+	if len(body) == 0 {
+		return nil // an optional body that was not sent
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return problem(kMalformed, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) *Problem {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return problem(kMalformed, fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem(kMalformed, "the JSON object is cut short")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return problem(kMalformed, fmt.Sprintf("the body is a JSON %s: want a JSON object", typ.Value))
+		}
+		return fieldProblem(kMalformed, typ.Field, fmt.Sprintf("field %s: got a JSON %s, want %s", typ.Field, typ.Value, jsonType(typ.Type.Kind().String())))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return fieldProblem(kUnknownField, name, fmt.Sprintf("unknown field %q: see the request schema in /openapi.json", name))
+	}
+	return problem(kMalformed, "invalid JSON: "+err.Error())
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return goKind
+}

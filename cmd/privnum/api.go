@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/privnum/privnum/api"
+	"github.com/privnum/privnum/apikey"
+	"github.com/privnum/privnum/cdr"
+	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/webhook"
+)
+
+// apiConfig is what `privnum api` needs beyond the global flags.
+type apiConfig struct {
+	listen          string
+	shutdownTimeout time.Duration
+	maxBody         int64
+}
+
+func (a *app) apiCmd() *cobra.Command {
+	var ac apiConfig
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the HTTP API (JSON under /v1, OpenAPI at /openapi.json) and deliver webhooks",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			return a.serveAPI(cmd.Context(), ac)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&ac.listen, "listen", envOr("PRIVNUM_API_LISTEN", "127.0.0.1:8080"), "address to serve the API on; env PRIVNUM_API_LISTEN")
+	f.DurationVar(&ac.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long requests under way may take to finish")
+	f.Int64Var(&ac.maxBody, "max-body", 64<<10, "largest request body in bytes")
+	return cmd
+}
+
+// serveAPI serves the API until ctx is done, then stops taking requests,
+// lets those under way finish and stops the webhook dispatcher.
+func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
+	logh := slog.NewTextHandler(a.stderr, nil)
+	log := slog.New(logh)
+	hooks := webhook.NewStore(a.rdb)
+	dispatcher := webhook.NewDispatcher(hooks, webhook.Config{Logger: log})
+	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: publicBase()})
+	if err != nil {
+		return usageError{err}
+	}
+	srv, err := api.New(api.Config{
+		Redis: a.rdb, Keys: apikey.New(a.rdb),
+		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0),
+		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
+		QR: qrAPI{codes},
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", ac.listen)
+	if err != nil {
+		return fmt.Errorf("API listener: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logh, slog.LevelWarn),
+	}
+	dctx, stopDispatcher := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatcher()
+	dispatched := make(chan error, 1)
+	go func() { dispatched <- dispatcher.Run(dctx) }()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(l) }()
+	log.Info("API listening", "addr", l.Addr().String())
+
+	select {
+	case err := <-served:
+		stopDispatcher()
+		<-dispatched
+		return fmt.Errorf("API server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("API shutting down", "timeout", ac.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), ac.shutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	if err != nil {
+		log.Warn("API shutdown timeout: connections cut", "err", err)
+		hs.Close()
+	}
+	<-served
+	stopDispatcher()
+	<-dispatched
+	log.Info("API stopped")
+	return nil
+}
+
+func (a *app) apikeyCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "apikey", Short: "Create, list and revoke API keys"}
+
+	var name, scopes string
+	var createJSON bool
+	create := &cobra.Command{
+		Use:   "create --name NAME --scope SCOPE[,SCOPE...]",
+		Short: "Create an API key; the key is printed once and stored only hashed",
+		Long: "Create an API key. Scopes: " + scopeNames() + " (admin grants all).\n" +
+			"The key is printed once: store it now, it cannot be shown again.",
+		Args: exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			sc, err := apikey.ParseScopes(scopes)
+			if err != nil {
+				return usageError{err}
+			}
+			k, secret, err := apikey.New(a.rdb).Create(cmd.Context(), name, sc)
+			if err != nil {
+				return err
+			}
+			if createJSON {
+				return a.printJSON(struct {
+					apikey.Key
+					Secret string `json:"secret"`
+				}{k, secret})
+			}
+			fmt.Fprintf(a.stdout, "API key %s (%s), scopes %s:\n\n  %s\n\nStore it now: it cannot be shown again.\n", k.ID, k.Name, joinScopes(k.Scopes), secret)
+			return nil
+		}),
+	}
+	create.Flags().StringVar(&name, "name", "", "a name for the key, e.g. shop-1 (required)")
+	create.Flags().StringVar(&scopes, "scope", "", "comma-separated scopes: "+scopeNames()+" (required)")
+	create.Flags().BoolVar(&createJSON, "json", false, "print JSON")
+	create.MarkFlagRequired("name")
+	create.MarkFlagRequired("scope")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their secrets)",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			keys, err := apikey.New(a.rdb).List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				return a.printJSON(map[string]any{"keys": keys})
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tENDS WITH")
+			for _, k := range keys {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t…%s\n", k.ID, k.Name, joinScopes(k.Scopes), k.CreatedAt.Local().Format(time.RFC3339), k.Hint)
+			}
+			return w.Flush()
+		}),
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	revoke := &cobra.Command{
+		Use:   "revoke NAME|ID",
+		Short: "Revoke an API key; requests with it are refused from now on",
+		Args:  exactArgs(1),
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			k, err := apikey.New(a.rdb).Revoke(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "revoked %s (%s)\n", k.ID, k.Name)
+			return nil
+		}),
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func scopeNames() string { return joinScopes(apikey.AllScopes) }
+
+func joinScopes(s []apikey.Scope) string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = string(v)
+	}
+	return strings.Join(out, ",")
+}
+
+func (a *app) webhookCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Register the URLs that receive binding and call events",
+		Long: "Webhooks receive events as signed JSON POSTs, delivered by `privnum api`.\n" +
+			"Events: " + strings.Join(webhook.EventTypes, ", ") + ".",
+	}
+
+	var events string
+	var addJSON bool
+	add := &cobra.Command{
+		Use:   "add URL [--events TYPE,...]",
+		Short: "Register a webhook; its signing secret is printed once",
+		Args:  exactArgs(1),
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			var evs []string
+			if events != "" {
+				evs = strings.Split(events, ",")
+			}
+			h, secret, err := webhook.NewStore(a.rdb).Add(cmd.Context(), args[0], evs)
+			if errors.Is(err, webhook.ErrInvalid) {
+				return usageError{err}
+			}
+			if err != nil {
+				return err
+			}
+			if addJSON {
+				return a.printJSON(struct {
+					webhook.Hook
+					Secret string `json:"secret"`
+				}{h, secret})
+			}
+			fmt.Fprintf(a.stdout, "webhook %s -> %s (events %s)\nsigning secret (shown once): %s\n", h.ID, h.URL, strings.Join(h.Events, ","), secret)
+			return nil
+		}),
+	}
+	add.Flags().StringVar(&events, "events", "", "comma-separated event types (default: all)")
+	add.Flags().BoolVar(&addJSON, "json", false, "print JSON")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List webhooks (never their secrets)",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			hooks, err := webhook.NewStore(a.rdb).List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				return a.printJSON(map[string]any{"webhooks": hooks})
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tURL\tEVENTS")
+			for _, h := range hooks {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", h.ID, h.URL, strings.Join(h.Events, ","))
+			}
+			return w.Flush()
+		}),
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a webhook; its pending deliveries are dropped",
+		Args:  exactArgs(1),
+		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
+			if err := webhook.NewStore(a.rdb).Remove(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "removed")
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
