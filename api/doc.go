@@ -1,5 +1,7 @@
 // Package api is privnum's HTTP API: JSON over HTTP, versioned under /v1,
-// calling the same services as the CLI (pool, binding, order, cdr).
+// calling the same services as the CLI (pool, binding, order, cdr; QR
+// codes, callbacks, verifications and devices through the interfaces it
+// declares).
 // openapi.json (served at /openapi.json) describes it; the tests hold the
 // server to it.
 //
@@ -25,7 +27,14 @@
 //	POST   /v1/qr-codes                      qr        (Config.QR set)   Idempotency-Key
 //	GET    /v1/qr-codes/{token}              qr
 //	DELETE /v1/qr-codes/{token}              qr
-//	POST   /v1/qr-codes/{token}/scans        qr
+//	POST   /v1/qr-codes/{token}/scans        qr                          device policy
+//	POST   /v1/callbacks                     callbacks      (Config.Callbacks)      Idempotency-Key, 202, device policy
+//	GET    /v1/callbacks/{id}                callbacks
+//	POST   /v1/verifications                 verifications  (Config.Verifications)  Idempotency-Key, 202
+//	GET    /v1/verifications/{id}            verifications
+//	POST   /v1/verifications/{id}/check      verifications
+//	POST   /v1/devices                       devices        (Config.Devices)        201, token shown once
+//	POST   /v1/devices/verify                devices
 //	GET    /openapi.json, GET /healthz       public
 //
 // Every request passes the same steps: the API key (Authorization: Bearer
@@ -45,6 +54,34 @@
 // Real phone numbers never go in a URL: route resolution takes a JSON body,
 // and only pool (virtual) numbers appear in paths. The access log records
 // the route pattern, never the path, and the API key id, never the key.
+//
+// Callbacks and verifications are queued for the process holding call
+// control, so their creates answer 202 Accepted with the resource (and a
+// Location to poll). A verification's requester, for its per-requester
+// rate limit, is the API key id: the per-number, per-prefix and per-key
+// limits answer 429 rate-limited with Retry-After and a limit member
+// (number, prefix, api_key). A check answers 200 verified, 422
+// verification-mismatch with attempts_left (0: now locked), 423
+// verification-locked on later checks (423 rather than 409: the state is
+// final for this verification, and a client can tell it from a
+// pool-exhausted 409 by status alone; start a new verification), 410
+// verification-expired, 409 verification-failed when the flash call was
+// never placed, and 404. The expected caller ID is never in a response.
+//
+// Devices: POST /v1/devices spends a verified verification and returns
+// the device token once; it takes no Idempotency-Key, since a replay would
+// need the token stored. Every refusal of a device is 403 device-rejected
+// with a reason member: not_verified, not_registered, token_invalid,
+// sim_changed, chip_changed, reverify_required. Problem details are fixed
+// texts, and no raw device id, chip serial, ICCID, IMSI or token reaches a
+// response (but the registration's own) or a log line.
+//
+// An API key created with RequireDevice must present, on QR scans and
+// callbacks, the device token of the scanner's or caller's number in the
+// Privnum-Device-Token header (callbacks then need the caller field): 403
+// device-rejected with reason device_token_required (no header),
+// token_invalid or reverify_required otherwise. Without Config.Devices the
+// policy cannot be checked and such requests fail closed with 503.
 //
 // After a successful change the handlers publish binding events
 // (binding.created, binding.extended, binding.released) to Config.Events;

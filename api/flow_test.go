@@ -241,10 +241,17 @@ func TestQR(t *testing.T) {
 
 // Without the optional services their routes are not served.
 func TestOptionalRoutes(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.QR, c.Webhooks, c.Events = nil, nil, nil })
-	for _, p := range []string{"/v1/webhooks", "/v1/qr-codes/x"} {
+	e := newEnv(t, func(c *Config) {
+		c.QR, c.Webhooks, c.Events, c.Callbacks, c.Verifications, c.Devices = nil, nil, nil, nil, nil, nil
+	})
+	for _, p := range []string{"/v1/webhooks", "/v1/qr-codes/x", "/v1/callbacks/x", "/v1/verifications/x"} {
 		if r := e.do(call{method: "GET", path: p, key: e.admin()}); r.status != 404 {
 			t.Errorf("GET %s = %d, want 404", p, r.status)
+		}
+	}
+	for _, p := range []string{"/v1/devices", "/v1/devices/verify", "/v1/callbacks", "/v1/verifications"} {
+		if r := e.do(call{method: "POST", path: p, key: e.admin(), body: `{}`}); r.status != 404 {
+			t.Errorf("POST %s = %d, want 404", p, r.status)
 		}
 	}
 	// Binding changes work without an event publisher.

@@ -28,6 +28,7 @@ import (
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -52,6 +53,20 @@ type env struct {
 	logs     *syncBuffer
 	router   routers.Router
 	noVerify bool
+	// flows are the callback, verify and device services behind the
+	// flow routes.
+	flows *flows
+	qr    *fakeQR
+
+	mu   sync.Mutex
+	seen []resp // every response, for leak checks
+}
+
+// responses returns every response the env's server gave so far.
+func (e *env) responses() []resp {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]resp(nil), e.seen...)
 }
 
 // eventLog is a fake Publisher that keeps what it is given.
@@ -112,6 +127,12 @@ func loadDoc(t *testing.T) *openapi3.T {
 // config first.
 func newEnv(t *testing.T, mod ...func(*Config)) *env {
 	t.Helper()
+	return newFlowEnv(t, verify.Config{}, mod...)
+}
+
+// newFlowEnv is newEnv with a verify service tuned by vcfg.
+func newFlowEnv(t *testing.T, vcfg verify.Config, mod ...func(*Config)) *env {
+	t.Helper()
 	rdb := redistest.Client(t)
 	parser, err := e164.NewParser("CN")
 	if err != nil {
@@ -119,12 +140,14 @@ func newEnv(t *testing.T, mod ...func(*Config)) *env {
 	}
 	p := pool.New(rdb, parser)
 	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour})
-	e := &env{t: t, rdb: rdb, keys: map[apikey.Scope]string{}, events: &eventLog{}, logs: &syncBuffer{}}
+	e := &env{t: t, rdb: rdb, keys: map[apikey.Scope]string{}, events: &eventLog{}, logs: &syncBuffer{}, qr: newFakeQR(b)}
 	e.cfg = Config{
 		Redis: rdb, Keys: apikey.New(rdb), Pool: p, Bindings: b, Orders: order.New(rdb, b), Calls: cdr.New(rdb, 0),
-		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: newFakeQR(b),
+		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: e.qr,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 	}
+	e.flows = newFlows(t, &e.cfg, e.qr, vcfg)
+	e.flows.wire(&e.cfg)
 	for _, m := range mod {
 		m(&e.cfg)
 	}
@@ -149,6 +172,7 @@ type resp struct {
 	status int
 	header http.Header
 	body   []byte
+	route  string // method and path of the request
 }
 
 func (r resp) json(t *testing.T, v any) {
@@ -205,7 +229,10 @@ func (e *env) do(c call) resp {
 	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, build())
-	res := resp{status: w.Code, header: w.Result().Header, body: w.Body.Bytes()}
+	res := resp{status: w.Code, header: w.Result().Header, body: w.Body.Bytes(), route: c.method + " " + c.path}
+	e.mu.Lock()
+	e.seen = append(e.seen, res)
+	e.mu.Unlock()
 	if w.Header().Get("X-Request-Id") == "" {
 		e.t.Errorf("%s %s: no X-Request-Id", c.method, c.path)
 	}

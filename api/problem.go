@@ -44,6 +44,15 @@ type Problem struct {
 	Scope string `json:"scope,omitempty"`
 	// MaxBytes is the request body limit (413).
 	MaxBytes int64 `json:"max_bytes,omitempty"`
+	// Reason says why a device is not trusted for a number (403
+	// device-rejected): one of the Reason constants.
+	Reason string `json:"reason,omitempty"`
+	// AttemptsLeft is how many checks a verification has left (422
+	// verification-mismatch); 0 means it is now locked.
+	AttemptsLeft *int `json:"attempts_left,omitempty"`
+	// Limit names the rate limit that refused the request (429), e.g.
+	// "number", "prefix" or "api_key" for verifications.
+	Limit string `json:"limit,omitempty"`
 }
 
 // Error makes a Problem an error, so handlers can return one.
@@ -63,33 +72,41 @@ type kind struct {
 
 // Problem types. The slugs are part of the API: openapi.json lists them.
 var (
-	kMalformed      = kind{"malformed-request", "Malformed request", http.StatusBadRequest}
-	kUnknownField   = kind{"unknown-field", "Unknown field in request body", http.StatusBadRequest}
-	kBadIdemKey     = kind{"invalid-idempotency-key", "Invalid Idempotency-Key header", http.StatusBadRequest}
-	kUnauthorized   = kind{"unauthorized", "Missing or invalid API key", http.StatusUnauthorized}
-	kForbidden      = kind{"insufficient-scope", "API key lacks the required scope", http.StatusForbidden}
-	kNumberNotFound = kind{"number-not-found", "Number not in the pool", http.StatusNotFound}
-	kBindingMissing = kind{"binding-not-found", "Binding not found", http.StatusNotFound}
-	kOrderNotFound  = kind{"order-not-found", "Order not found", http.StatusNotFound}
-	kWebhookMissing = kind{"webhook-not-found", "Webhook not found", http.StatusNotFound}
-	kQRNotFound     = kind{"qr-code-not-found", "QR code not found", http.StatusNotFound}
-	kPoolExhausted  = kind{"pool-exhausted", "Pool exhausted", http.StatusConflict}
-	kNumberUnavail  = kind{"number-unavailable", "Virtual number unavailable", http.StatusConflict}
-	kPartyBusy      = kind{"party-busy", "Party already bound on this virtual number", http.StatusConflict}
-	kBindingEnded   = kind{"binding-ended", "Binding has ended", http.StatusConflict}
-	kOrderConflict  = kind{"order-conflict", "Order exists with different parties", http.StatusConflict}
-	kOrderClosed    = kind{"order-closed", "Order is closed", http.StatusConflict}
-	kQRRevoked      = kind{"qr-code-revoked", "QR code revoked", http.StatusGone}
-	kQRRateLimited  = kind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
-	kQRMode         = kind{"qr-mode-unavailable", "QR code mode not available", http.StatusNotImplemented}
-	kIdemInFlight   = kind{"idempotency-key-in-use", "A request with this Idempotency-Key is in progress", http.StatusConflict}
-	kTooLarge       = kind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
-	kMediaType      = kind{"unsupported-media-type", "Unsupported Content-Type", http.StatusUnsupportedMediaType}
-	kInvalidNumber  = kind{"invalid-number", "Invalid phone number", http.StatusUnprocessableEntity}
-	kInvalidField   = kind{"invalid-field", "Invalid field value", http.StatusUnprocessableEntity}
-	kIdemReused     = kind{"idempotency-key-reused", "Idempotency-Key reused with a different request", http.StatusUnprocessableEntity}
-	kInternal       = kind{"internal-error", "Internal server error", http.StatusInternalServerError}
-	kUnavailable    = kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}
+	kMalformed       = kind{"malformed-request", "Malformed request", http.StatusBadRequest}
+	kUnknownField    = kind{"unknown-field", "Unknown field in request body", http.StatusBadRequest}
+	kBadIdemKey      = kind{"invalid-idempotency-key", "Invalid Idempotency-Key header", http.StatusBadRequest}
+	kUnauthorized    = kind{"unauthorized", "Missing or invalid API key", http.StatusUnauthorized}
+	kForbidden       = kind{"insufficient-scope", "API key lacks the required scope", http.StatusForbidden}
+	kNumberNotFound  = kind{"number-not-found", "Number not in the pool", http.StatusNotFound}
+	kBindingMissing  = kind{"binding-not-found", "Binding not found", http.StatusNotFound}
+	kOrderNotFound   = kind{"order-not-found", "Order not found", http.StatusNotFound}
+	kWebhookMissing  = kind{"webhook-not-found", "Webhook not found", http.StatusNotFound}
+	kQRNotFound      = kind{"qr-code-not-found", "QR code not found", http.StatusNotFound}
+	kCallbackMissing = kind{"callback-not-found", "Callback not found", http.StatusNotFound}
+	kCodeUnknown     = kind{"callback-code-unknown", "Unknown identification code", http.StatusNotFound}
+	kVerifMissing    = kind{"verification-not-found", "Verification not found", http.StatusNotFound}
+	kDeviceRejected  = kind{"device-rejected", "Device not trusted for this number", http.StatusForbidden}
+	kPoolExhausted   = kind{"pool-exhausted", "Pool exhausted", http.StatusConflict}
+	kNumberUnavail   = kind{"number-unavailable", "Virtual number unavailable", http.StatusConflict}
+	kPartyBusy       = kind{"party-busy", "Party already bound on this virtual number", http.StatusConflict}
+	kBindingEnded    = kind{"binding-ended", "Binding has ended", http.StatusConflict}
+	kOrderConflict   = kind{"order-conflict", "Order exists with different parties", http.StatusConflict}
+	kOrderClosed     = kind{"order-closed", "Order is closed", http.StatusConflict}
+	kVerifFailed     = kind{"verification-failed", "Verification failed: the flash call was not placed", http.StatusConflict}
+	kQRRevoked       = kind{"qr-code-revoked", "QR code revoked", http.StatusGone}
+	kVerifExpired    = kind{"verification-expired", "Verification expired", http.StatusGone}
+	kVerifLocked     = kind{"verification-locked", "Verification locked: no checks left", http.StatusLocked}
+	kVerifMismatch   = kind{"verification-mismatch", "Reported number does not match", http.StatusUnprocessableEntity}
+	kRateLimited     = kind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
+	kQRMode          = kind{"qr-mode-unavailable", "QR code mode not available", http.StatusNotImplemented}
+	kIdemInFlight    = kind{"idempotency-key-in-use", "A request with this Idempotency-Key is in progress", http.StatusConflict}
+	kTooLarge        = kind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
+	kMediaType       = kind{"unsupported-media-type", "Unsupported Content-Type", http.StatusUnsupportedMediaType}
+	kInvalidNumber   = kind{"invalid-number", "Invalid phone number", http.StatusUnprocessableEntity}
+	kInvalidField    = kind{"invalid-field", "Invalid field value", http.StatusUnprocessableEntity}
+	kIdemReused      = kind{"idempotency-key-reused", "Idempotency-Key reused with a different request", http.StatusUnprocessableEntity}
+	kInternal        = kind{"internal-error", "Internal server error", http.StatusInternalServerError}
+	kUnavailable     = kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}
 	// kNotFound and kMethod are plain HTTP problems: type about:blank.
 	kNotFound = kind{"", "Not Found", http.StatusNotFound}
 	kMethod   = kind{"", "Method Not Allowed", http.StatusMethodNotAllowed}
@@ -119,7 +136,19 @@ func problemFor(err error) (p *Problem, internal bool) {
 	}
 	var rl *QRRateLimited
 	if errors.As(err, &rl) {
-		return problem(kQRRateLimited, err.Error()), false
+		return problem(kRateLimited, err.Error()), false
+	}
+	var lim *RateLimited
+	if errors.As(err, &lim) {
+		p = problem(kRateLimited, err.Error())
+		p.Limit = lim.Limit
+		return p, false
+	}
+	var dr *DeviceRejected
+	if errors.As(err, &dr) {
+		p = problem(kDeviceRejected, deviceDetails[dr.Reason])
+		p.Reason = dr.Reason
+		return p, false
 	}
 	k, ok := kindOf(err)
 	if !ok {
@@ -136,6 +165,10 @@ func problemFor(err error) (p *Problem, internal bool) {
 		p.Field = "id"
 	case errors.Is(err, binding.ErrNumberUnavailable):
 		p.Field = "x"
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		p.Field = fe.Field
 	}
 	return p, false
 }
@@ -165,6 +198,18 @@ func kindOf(err error) (kind, bool) {
 		{ErrQRRevoked, kQRRevoked},
 		{ErrQRInvalid, kInvalidField},
 		{ErrQRModeUnavailable, kQRMode},
+		{ErrCallbackNotFound, kCallbackMissing},
+		{ErrCallbackCodeUnknown, kCodeUnknown},
+		{ErrCallbackInvalid, kInvalidField},
+		// A check that uses up the last attempt is a mismatch first.
+		{ErrVerificationMismatch, kVerifMismatch},
+		{ErrVerificationNotFound, kVerifMissing},
+		{ErrVerificationExpired, kVerifExpired},
+		{ErrVerificationLocked, kVerifLocked},
+		{ErrVerificationFailed, kVerifFailed},
+		{ErrVerificationPoolExhausted, kPoolExhausted},
+		{ErrVerificationInvalid, kInvalidField},
+		{ErrDeviceInvalid, kInvalidField},
 	} {
 		if errors.Is(err, m.err) {
 			return m.k, true

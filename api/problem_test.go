@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/binding"
 )
 
@@ -18,6 +20,13 @@ func TestBadRequests(t *testing.T) {
 	var b binding.Binding
 	e.ok(call{method: "POST", path: "/v1/bindings", key: e.admin(), body: `{"a":"` + alice + `","b":"` + bob + `"}`}, 201, &b)
 	e.ok(call{method: "POST", path: "/v1/orders", key: e.admin(), body: `{"id":"SO-1","buyer":"` + carol + `","courier":"13600000004"}`}, 201, nil)
+	var code QRCode
+	e.ok(call{method: "POST", path: "/v1/qr-codes", key: e.admin(), body: `{"owner":"` + carol + `"}`}, 201, &code)
+	_, shop, err := e.cfg.Keys.CreateWithPolicy(context.Background(), "shop", []apikey.Scope{apikey.QR, apikey.Callbacks}, apikey.Policy{RequireDevice: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const vid = "0123456789abcdef0123456789abcdef"
 
 	big := `{"numbers":[` + strings.Repeat(`{"number":"17000000009"},`, 3000) + `{"number":"17000000009"}]}`
 	tests := []struct {
@@ -85,6 +94,30 @@ func TestBadRequests(t *testing.T) {
 		{"qr mode unknown", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","mode":"fax"}`}, 422, "invalid-field", "", "", "", "fax"},
 		{"qr label too long", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","label":"` + strings.Repeat("é", 101) + `"}`}, 422, "invalid-field", "", "", "", "label"},
 		{"qr not found", call{method: "GET", path: "/v1/qr-codes/nope"}, 404, "qr-code-not-found", "", "", "", ""},
+		{"scan without device token", call{method: "POST", path: "/v1/qr-codes/" + code.Token + "/scans", key: shop, body: `{"scanner":"` + bob + `"}`}, 403, "device-rejected", "", "", "", DeviceTokenHeader},
+		{"scan with a bad device token", call{method: "POST", path: "/v1/qr-codes/" + code.Token + "/scans", key: shop, body: `{"scanner":"` + bob + `"}`, header: map[string]string{DeviceTokenHeader: "pnd_x"}}, 403, "device-rejected", "", "", "", "not valid"},
+		{"callback unknown code", call{method: "POST", path: "/v1/callbacks", body: `{"code":"NOPE-1"}`}, 404, "callback-code-unknown", "", "", "", ""},
+		{"callback code with a space", call{method: "POST", path: "/v1/callbacks", body: `{"code":"SHOP 1"}`}, 422, "invalid-field", "code", "", "", "spaces"},
+		{"callback code too long", call{method: "POST", path: "/v1/callbacks", body: `{"code":"` + strings.Repeat("c", 129) + `"}`}, 422, "invalid-field", "code", "", "", "128"},
+		{"callback without code", call{method: "POST", path: "/v1/callbacks", body: `{"caller":"13800000001"}`}, 422, "invalid-field", "code", "", "", ""},
+		{"callback bad caller", call{method: "POST", path: "/v1/callbacks", body: `{"code":"SO-1","caller":"12"}`}, 422, "invalid-number", "caller", "12", "", ""},
+		{"callback unknown field", call{method: "POST", path: "/v1/callbacks", body: `{"code":"SO-1","callee":"13800000001"}`}, 400, "unknown-field", "callee", "", "", ""},
+		{"callback QR code without caller", call{method: "POST", path: "/v1/callbacks", body: `{"code":"` + code.Token + `"}`}, 422, "invalid-field", "caller", "", "", "caller"},
+		{"callback without caller for a device key", call{method: "POST", path: "/v1/callbacks", key: shop, body: `{"code":"SO-1"}`}, 422, "invalid-field", "caller", "", "", "verified device"},
+		{"callback without device token", call{method: "POST", path: "/v1/callbacks", key: shop, body: `{"code":"SO-1","caller":"` + bob + `"}`}, 403, "device-rejected", "", "", "", DeviceTokenHeader},
+		{"callback not found", call{method: "GET", path: "/v1/callbacks/nope"}, 404, "callback-not-found", "", "", "", ""},
+		{"verification bad number", call{method: "POST", path: "/v1/verifications", body: `{"number":"12"}`}, 422, "invalid-number", "number", "12", "", ""},
+		{"verification without number", call{method: "POST", path: "/v1/verifications", body: `{}`}, 422, "invalid-number", "number", "", "", ""},
+		{"verification not found", call{method: "GET", path: "/v1/verifications/" + vid}, 404, "verification-not-found", "", "", "", ""},
+		{"verification id garbage", call{method: "GET", path: "/v1/verifications/nope"}, 404, "verification-not-found", "", "", "", ""},
+		{"check unknown verification", call{method: "POST", path: "/v1/verifications/" + vid + "/check", body: `{"reported":"+8617100000001"}`}, 404, "verification-not-found", "", "", "", ""},
+		{"check without reported", call{method: "POST", path: "/v1/verifications/" + vid + "/check", body: `{}`}, 422, "invalid-field", "reported", "", "", "required"},
+		{"register without iccid", call{method: "POST", path: "/v1/devices", body: sim{phone.deviceID, phone.chip, "", phone.imsi}.registration(alice, vid)}, 422, "invalid-field", "iccid", "", "", "required"},
+		{"register bad imsi", call{method: "POST", path: "/v1/devices", body: sim{phone.deviceID, phone.chip, phone.iccid, "123"}.registration(alice, vid)}, 422, "invalid-field", "imsi", "", "", "digits"},
+		{"register bad number", call{method: "POST", path: "/v1/devices", body: phone.registration("12", vid)}, 422, "invalid-number", "number", "12", "", ""},
+		{"register unverified", call{method: "POST", path: "/v1/devices", body: phone.registration(alice, vid)}, 403, "device-rejected", "", "", "", "does not prove"},
+		{"verify unregistered device", call{method: "POST", path: "/v1/devices/verify", body: phone.presented(alice, "pnd_x")}, 403, "device-rejected", "", "", "", "no device is registered"},
+		{"verify device without token", call{method: "POST", path: "/v1/devices/verify", body: phone.presented(alice, "")}, 422, "invalid-field", "device_token", "", "", "required"},
 		{"unknown route", call{method: "GET", path: "/v1/nothing"}, 404, "", "", "", "", "/openapi.json"},
 		{"wrong method", call{method: "DELETE", path: "/v1/numbers"}, 405, "", "", "", "", "Allow"},
 		{"idempotency key too long", call{method: "POST", path: "/v1/bindings", body: `{"a":"13800000001","b":"13900000003"}`, header: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}}, 400, "invalid-idempotency-key", "", "", "", ""},
@@ -152,6 +185,17 @@ func TestProblemFor(t *testing.T) {
 		{ErrQRRevoked, 410, false},
 		{fmt.Errorf("scan: %w", ErrQRModeUnavailable), 501, false},
 		{&QRRateLimited{RetryAfter: 3}, 429, false},
+		{&RateLimited{Limit: "number", RetryAfter: time.Minute}, 429, false},
+		{&DeviceRejected{Reason: ReasonSIMChanged}, 403, false},
+		{&FieldError{Field: "iccid", Err: ErrDeviceInvalid}, 422, false},
+		{fmt.Errorf("x: %w", ErrCallbackCodeUnknown), 404, false},
+		{ErrCallbackNotFound, 404, false},
+		{fmt.Errorf("%w: %w", ErrVerificationMismatch, ErrVerificationLocked), 422, false},
+		{ErrVerificationLocked, 423, false},
+		{ErrVerificationExpired, 410, false},
+		{ErrVerificationFailed, 409, false},
+		{ErrVerificationPoolExhausted, 409, false},
+		{ErrVerificationNotFound, 404, false},
 		{errors.New("redis: connection refused"), 500, true},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), 503, true},
 		{problem(kTooLarge, "x"), 413, false},

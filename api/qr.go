@@ -162,6 +162,15 @@ func (s *Server) scanQR(ctx context.Context, rq *request) (reply, error) {
 	if err := checkOpaque("scanner", in.Scanner, true); err != nil {
 		return reply{}, err
 	}
+	if rq.key.RequireDevice {
+		n, err := s.number("scanner", in.Scanner)
+		if err != nil {
+			return reply{}, err
+		}
+		if err := s.requireDevice(ctx, rq, n); err != nil {
+			return reply{}, err
+		}
+	}
 	res, err := s.cfg.QR.Scan(ctx, rq.PathValue("token"), in.Scanner)
 	if err != nil {
 		return reply{}, qrErr(err, "scanner", in.Scanner)

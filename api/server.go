@@ -33,7 +33,8 @@ type Publisher interface {
 }
 
 // Config wires a Server to the services. Redis, Keys, Pool, Bindings,
-// Orders and Calls are required; Webhooks, Events and QR are optional.
+// Orders and Calls are required; Webhooks, Events, QR, Callbacks,
+// Verifications and Devices are optional.
 type Config struct {
 	// Redis holds the idempotency records.
 	Redis redis.UniversalClient
@@ -50,6 +51,14 @@ type Config struct {
 	Events Publisher
 	// QR, when set, serves /v1/qr-codes.
 	QR QRService
+	// Callbacks, when set, serves /v1/callbacks.
+	Callbacks CallbackService
+	// Verifications, when set, serves /v1/verifications.
+	Verifications VerificationService
+	// Devices, when set, serves /v1/devices and checks the device tokens
+	// that API keys with RequireDevice demand. Without it, requests that
+	// such a key makes to scan a QR code or start a callback fail (503).
+	Devices DeviceService
 	// Logger receives the access log and errors. Default slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies. Default 64 KiB.
@@ -185,6 +194,25 @@ func (s *Server) table() []route {
 			route{Route{"POST", "/v1/qr-codes/{token}/scans", apikey.QR, false}, jsonBody, s.scanQR},
 		)
 	}
+	if s.cfg.Callbacks != nil {
+		t = append(t,
+			route{Route{"POST", "/v1/callbacks", apikey.Callbacks, true}, jsonBody, s.startCallback},
+			route{Route{"GET", "/v1/callbacks/{id}", apikey.Callbacks, false}, noBody, s.getCallback},
+		)
+	}
+	if s.cfg.Verifications != nil {
+		t = append(t,
+			route{Route{"POST", "/v1/verifications", apikey.Verifications, true}, jsonBody, s.startVerification},
+			route{Route{"GET", "/v1/verifications/{id}", apikey.Verifications, false}, noBody, s.getVerification},
+			route{Route{"POST", "/v1/verifications/{id}/check", apikey.Verifications, false}, jsonBody, s.checkVerification},
+		)
+	}
+	if s.cfg.Devices != nil {
+		t = append(t,
+			route{Route{"POST", "/v1/devices", apikey.Devices, false}, jsonBody, s.registerDevice},
+			route{Route{"POST", "/v1/devices/verify", apikey.Devices, false}, jsonBody, s.verifyDevice},
+		)
+	}
 	return t
 }
 
@@ -298,13 +326,21 @@ func (s *Server) problemOutput(r *http.Request, err error) *output {
 	p.Instance = "urn:uuid:" + info.id
 	out := &output{status: p.Status, contentType: "application/problem+json", body: marshal(p)}
 	var rl *QRRateLimited
+	var lim *RateLimited
 	switch {
 	case errors.As(err, &rl):
-		out.retryAfter = strconv.FormatInt(max(1, int64(math.Ceil(rl.RetryAfter.Seconds()))), 10)
+		out.retryAfter = retryAfter(rl.RetryAfter)
+	case errors.As(err, &lim):
+		out.retryAfter = retryAfter(lim.RetryAfter)
 	case p.Type == ProblemTypeBase+kIdemInFlight.slug:
 		out.retryAfter = "1"
 	}
 	return out
+}
+
+// retryAfter renders a wait as Retry-After seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10)
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {

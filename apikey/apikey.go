@@ -16,7 +16,8 @@
 //
 // Redis layout (one hash tag, so the scripts run on Cluster too):
 //
-//	pn:{apikeys}:k:<sha256 hex>  hash: id, name, scopes, created, hint, digest
+//	pn:{apikeys}:k:<sha256 hex>  hash: id, name, scopes, created, hint, digest,
+//	                             reqdev ("1": RequireDevice)
 //	pn:{apikeys}:ids             hash: id -> sha256 hex
 //	pn:{apikeys}:names           hash: name -> sha256 hex
 package apikey
@@ -56,17 +57,20 @@ type Scope string
 
 // Scopes. Admin grants every other scope.
 const (
-	Numbers  Scope = "numbers"
-	Bindings Scope = "bindings"
-	Orders   Scope = "orders"
-	Calls    Scope = "calls"
-	QR       Scope = "qr"
-	Webhooks Scope = "webhooks"
-	Admin    Scope = "admin"
+	Numbers       Scope = "numbers"
+	Bindings      Scope = "bindings"
+	Orders        Scope = "orders"
+	Calls         Scope = "calls"
+	QR            Scope = "qr"
+	Callbacks     Scope = "callbacks"
+	Verifications Scope = "verifications"
+	Devices       Scope = "devices"
+	Webhooks      Scope = "webhooks"
+	Admin         Scope = "admin"
 )
 
 // AllScopes lists every scope, in display order.
-var AllScopes = []Scope{Numbers, Bindings, Orders, Calls, QR, Webhooks, Admin}
+var AllScopes = []Scope{Numbers, Bindings, Orders, Calls, QR, Callbacks, Verifications, Devices, Webhooks, Admin}
 
 // ParseScopes parses a comma-separated scope list such as "bindings,qr".
 // It refuses unknown and empty lists and drops duplicates.
@@ -106,6 +110,17 @@ type Key struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Hint is the last four characters of the secret, to tell keys apart.
 	Hint string `json:"hint"`
+	// RequireDevice makes the API demand a verified device token
+	// (Privnum-Device-Token) for the scanner's or caller's number on
+	// scan-to-call and callback requests made with this key.
+	RequireDevice bool `json:"require_device"`
+}
+
+// Policy is what a key demands of the requests made with it, beyond its
+// scopes. The zero Policy demands nothing more.
+type Policy struct {
+	// RequireDevice: see Key.RequireDevice.
+	RequireDevice bool
 }
 
 // Allows reports whether the key grants scope s (directly or through admin).
@@ -157,11 +172,11 @@ func checkName(name string) error {
 // createScript stores a key unless its name or id is taken.
 //
 // KEYS: 1 names, 2 ids, 3 record. ARGV: 1 name, 2 id, 3 digest, 4 scopes,
-// 5 created ms, 6 hint.
+// 5 created ms, 6 hint, 7 reqdev ("1" or "0").
 var createScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'name' end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'id' end
-redis.call('HSET', KEYS[3], 'id', ARGV[2], 'name', ARGV[1], 'scopes', ARGV[4], 'created', ARGV[5], 'hint', ARGV[6], 'digest', ARGV[3])
+redis.call('HSET', KEYS[3], 'id', ARGV[2], 'name', ARGV[1], 'scopes', ARGV[4], 'created', ARGV[5], 'hint', ARGV[6], 'digest', ARGV[3], 'reqdev', ARGV[7])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 'ok'`)
@@ -170,6 +185,11 @@ return 'ok'`)
 // key's description and the secret, which is not stored and cannot be shown
 // again.
 func (s *Store) Create(ctx context.Context, name string, scopes []Scope) (Key, string, error) {
+	return s.CreateWithPolicy(ctx, name, scopes, Policy{})
+}
+
+// CreateWithPolicy is Create for a key with policy p.
+func (s *Store) CreateWithPolicy(ctx context.Context, name string, scopes []Scope, p Policy) (Key, string, error) {
 	if err := checkName(name); err != nil {
 		return Key{}, "", err
 	}
@@ -186,10 +206,15 @@ func (s *Store) Create(ctx context.Context, name string, scopes []Scope) (Key, s
 		k := Key{
 			ID: "ak_" + hex.EncodeToString(idb[:]), Name: name, Scopes: scopes,
 			CreatedAt: time.UnixMilli(s.now().UnixMilli()).UTC(), Hint: secret[len(secret)-4:],
+			RequireDevice: p.RequireDevice,
+		}
+		reqdev := "0"
+		if p.RequireDevice {
+			reqdev = "1"
 		}
 		digest := digestOf(secret)
 		res, err := createScript.Run(ctx, s.rdb, []string{namesKey, idsKey, recordKey(digest)},
-			name, k.ID, digest, scopeList(scopes), k.CreatedAt.UnixMilli(), k.Hint).Text()
+			name, k.ID, digest, scopeList(scopes), k.CreatedAt.UnixMilli(), k.Hint, reqdev).Text()
 		if err != nil {
 			return Key{}, "", fmt.Errorf("create API key %s: %w", name, err)
 		}
@@ -211,7 +236,8 @@ func fromHash(h map[string]string) Key {
 			scopes = append(scopes, Scope(sc))
 		}
 	}
-	return Key{ID: h["id"], Name: h["name"], Scopes: scopes, CreatedAt: time.UnixMilli(created).UTC(), Hint: h["hint"]}
+	return Key{ID: h["id"], Name: h["name"], Scopes: scopes, CreatedAt: time.UnixMilli(created).UTC(), Hint: h["hint"],
+		RequireDevice: h["reqdev"] == "1"}
 }
 
 // Authenticate returns the key whose secret is secret, or ErrUnknownKey.

@@ -18,6 +18,7 @@ func TestParseScopes(t *testing.T) {
 		{"bindings,qr", []Scope{Bindings, QR}, false},
 		{" Bindings , bindings ,orders", []Scope{Bindings, Orders}, false},
 		{"admin", []Scope{Admin}, false},
+		{"qr,callbacks,verifications,devices", []Scope{QR, Callbacks, Verifications, Devices}, false},
 		{"", nil, true},
 		{",", nil, true},
 		{"bindings,root", nil, true},
@@ -54,6 +55,8 @@ func TestAllows(t *testing.T) {
 		{[]Scope{Bindings}, Bindings, true},
 		{[]Scope{Bindings}, Orders, false},
 		{[]Scope{Admin}, Webhooks, true},
+		{[]Scope{Admin}, Devices, true},
+		{[]Scope{QR}, Callbacks, false},
 		{nil, Numbers, false},
 	}
 	for _, tt := range tests {
@@ -136,5 +139,34 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 	// The name is free again.
 	if _, _, err := s.Create(ctx, "shop-1", []Scope{Bindings}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	s := New(rdb)
+	k, secret, err := s.CreateWithPolicy(ctx, "shop", []Scope{QR, Callbacks}, Policy{RequireDevice: true})
+	if err != nil || !k.RequireDevice {
+		t.Fatalf("CreateWithPolicy = %+v, %v", k, err)
+	}
+	_, plain, err := s.Create(ctx, "plain", []Scope{QR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Authenticate(ctx, secret); err != nil || !got.RequireDevice || got.ID != k.ID {
+		t.Fatalf("Authenticate = %+v, %v", got, err)
+	}
+	if got, err := s.Authenticate(ctx, plain); err != nil || got.RequireDevice {
+		t.Fatalf("Authenticate plain = %+v, %v", got, err)
+	}
+	list, err := s.List(ctx)
+	if err != nil || len(list) != 2 || list[1].Name != "shop" || !list[1].RequireDevice || list[0].RequireDevice {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	// A record stored before policies existed has none.
+	rdb.HDel(ctx, recordKey(digestOf(secret)), "reqdev")
+	if got, err := s.Authenticate(ctx, secret); err != nil || got.RequireDevice {
+		t.Fatalf("record without reqdev = %+v, %v", got, err)
 	}
 }

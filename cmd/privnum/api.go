@@ -16,7 +16,9 @@ import (
 	"github.com/privnum/privnum/api"
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/cdr"
+	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/scanpage"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -32,7 +34,11 @@ func (a *app) apiCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Serve the HTTP API (JSON under /v1, OpenAPI at /openapi.json) and deliver webhooks",
-		Args:  exactArgs(0),
+		Long: "Serve the HTTP API (JSON under /v1, OpenAPI at /openapi.json) and deliver webhooks.\n" +
+			"Callbacks and flash calls requested through it are placed by `privnum serve`.\n" +
+			"Device binding (/v1/devices, and API keys created with --require-device) needs " + deviceSecretEnv + ":\n" +
+			"at least 32 random bytes, the same for every API server; changing it invalidates every device token.",
+		Args: exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
 			return a.serveAPI(cmd.Context(), ac)
 		}),
@@ -55,21 +61,32 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	if err != nil {
 		return usageError{err}
 	}
+	callbacks, verifications, devices, err := a.apiFlows(log)
+	if err != nil {
+		return err
+	}
+	if devices == nil {
+		log.Warn("device binding is off: " + deviceSecretEnv + " is not set; /v1/devices is not served, and scans and callbacks with keys that require a device fail (503)")
+	}
 	srv, err := api.New(api.Config{
 		Redis: a.rdb, Keys: apikey.New(a.rdb),
 		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0),
 		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
-		QR: qrAPI{codes},
+		QR: qrAPI{codes}, Callbacks: callbacks, Verifications: verifications, Devices: devices,
 	})
 	if err != nil {
 		return err
 	}
+	// The public page a QR code opens (no API key), beside the API.
+	mux := http.NewServeMux()
+	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{Codes: codes, Callbacks: callbacks.s, Logger: log}))
+	mux.Handle("/", srv)
 	l, err := net.Listen("tcp", ac.listen)
 	if err != nil {
 		return fmt.Errorf("API listener: %w", err)
 	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -110,19 +127,32 @@ func (a *app) apikeyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "apikey", Short: "Create, list and revoke API keys"}
 
 	var name, scopes string
-	var createJSON bool
+	var createJSON, requireDevice bool
 	create := &cobra.Command{
 		Use:   "create --name NAME --scope SCOPE[,SCOPE...]",
 		Short: "Create an API key; the key is printed once and stored only hashed",
 		Long: "Create an API key. Scopes: " + scopeNames() + " (admin grants all).\n" +
-			"The key is printed once: store it now, it cannot be shown again.",
+			"The key is printed once: store it now, it cannot be shown again.\n" +
+			"With --require-device, QR scans and callbacks made with the key must carry the\n" +
+			"Privnum-Device-Token of the scanner's or caller's number (needs " + deviceSecretEnv + ").",
 		Args: exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
 			sc, err := apikey.ParseScopes(scopes)
 			if err != nil {
 				return usageError{err}
 			}
-			k, secret, err := apikey.New(a.rdb).Create(cmd.Context(), name, sc)
+			if requireDevice {
+				// Without device binding the API could never check the
+				// tokens such a key must present.
+				secret, err := deviceSecret()
+				if err != nil {
+					return usageError{err}
+				}
+				if secret == nil {
+					return usageError{fmt.Errorf("--require-device: device binding is off: set %s (at least %d bytes, the same as for privnum api)", deviceSecretEnv, device.MinSecretLen)}
+				}
+			}
+			k, secret, err := apikey.New(a.rdb).CreateWithPolicy(cmd.Context(), name, sc, apikey.Policy{RequireDevice: requireDevice})
 			if err != nil {
 				return err
 			}
@@ -132,13 +162,18 @@ func (a *app) apikeyCmd() *cobra.Command {
 					Secret string `json:"secret"`
 				}{k, secret})
 			}
-			fmt.Fprintf(a.stdout, "API key %s (%s), scopes %s:\n\n  %s\n\nStore it now: it cannot be shown again.\n", k.ID, k.Name, joinScopes(k.Scopes), secret)
+			policy := ""
+			if k.RequireDevice {
+				policy = ", requires a verified device"
+			}
+			fmt.Fprintf(a.stdout, "API key %s (%s), scopes %s%s:\n\n  %s\n\nStore it now: it cannot be shown again.\n", k.ID, k.Name, joinScopes(k.Scopes), policy, secret)
 			return nil
 		}),
 	}
 	create.Flags().StringVar(&name, "name", "", "a name for the key, e.g. shop-1 (required)")
 	create.Flags().StringVar(&scopes, "scope", "", "comma-separated scopes: "+scopeNames()+" (required)")
 	create.Flags().BoolVar(&createJSON, "json", false, "print JSON")
+	create.Flags().BoolVar(&requireDevice, "require-device", false, "QR scans and callbacks with this key need a verified device token (Privnum-Device-Token)")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("scope")
 
@@ -156,9 +191,13 @@ func (a *app) apikeyCmd() *cobra.Command {
 				return a.printJSON(map[string]any{"keys": keys})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tENDS WITH")
+			fmt.Fprintln(w, "ID\tNAME\tSCOPES\tDEVICE\tCREATED\tENDS WITH")
 			for _, k := range keys {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t…%s\n", k.ID, k.Name, joinScopes(k.Scopes), k.CreatedAt.Local().Format(time.RFC3339), k.Hint)
+				dev := "-"
+				if k.RequireDevice {
+					dev = "required"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t…%s\n", k.ID, k.Name, joinScopes(k.Scopes), dev, k.CreatedAt.Local().Format(time.RFC3339), k.Hint)
 			}
 			return w.Flush()
 		}),
