@@ -126,6 +126,10 @@ type Config struct {
 	Quarantine time.Duration
 	// MaxTTL caps a binding's lifetime. Default 365 days.
 	MaxTTL time.Duration
+	// AutoPipeline sends Create's commands through a go-redis
+	// autopipeliner, so that concurrent creates share round trips (fewer
+	// syscalls on both sides). Only for a single-node *redis.Client.
+	AutoPipeline bool
 }
 
 // Service creates, resolves and ends bindings.
@@ -135,6 +139,8 @@ type Service struct {
 	parser e164.Parser
 	cfg    Config
 	cache  candidates
+	// ap, when set, carries Create's commands (see Config.AutoPipeline).
+	ap *redis.AutoPipeliner
 }
 
 // New returns a Service on rdb drawing virtual numbers from p.
@@ -145,7 +151,13 @@ func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = 365 * 24 * time.Hour
 	}
-	return &Service{rdb: rdb, pool: p, parser: parser, cfg: cfg, cache: candidates{load: map[string]int{}}}
+	s := &Service{rdb: rdb, pool: p, parser: parser, cfg: cfg, cache: candidates{load: map[string]int{}}}
+	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
+		if ap, err := c.AsyncAutoPipeline(); err == nil {
+			s.ap = ap
+		}
+	}
+	return s
 }
 
 // Parser returns the number parser the service normalises with.
@@ -241,11 +253,36 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 			return Binding{}, fmt.Errorf("%w: %s", ErrPartyBusy, req.X)
 		}
 	}
-	free, err := s.freeCandidates(ctx, req, now)
+	guess := s.speculate(req, now)
+	if guess != "" {
+		b, res, err := s.try(ctx, req, guess, now)
+		if err != nil {
+			return Binding{}, err
+		}
+		if res == "ok" {
+			return b, s.hint(ctx, b)
+		}
+	}
+	best, rest, err := s.freeCandidates(ctx, req, now)
 	if err != nil {
 		return Binding{}, err
 	}
-	for _, x := range free {
+	if best == "" {
+		return Binding{}, ErrPoolExhausted
+	}
+	if best != guess {
+		b, res, err := s.try(ctx, req, best, now)
+		if err != nil {
+			return Binding{}, err
+		}
+		if res == "ok" {
+			return b, s.hint(ctx, b)
+		}
+	}
+	for _, x := range rest() {
+		if x == guess {
+			continue
+		}
 		b, res, err := s.try(ctx, req, x, now)
 		if err != nil {
 			return Binding{}, err
@@ -263,7 +300,11 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	exp := now.Add(req.TTL)
 	allowAB := req.Directions == Both || req.Directions == AToB
 	allowBA := req.Directions == Both || req.Directions == BToA
-	r, err := createScript.Run(ctx, s.rdb,
+	var sc redis.Scripter = s.rdb
+	if s.ap != nil {
+		sc = s.ap
+	}
+	r, err := createScript.Run(ctx, sc,
 		[]string{store.NumberKey(x), store.RouteKey(x, req.A), store.RouteKey(x, req.B), store.BindingKey(x, id), store.ActiveKey(x)},
 		ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id, req.A, req.B, x,
 		boolArg(allowAB), boolArg(allowBA), boolArg(req.Record),
@@ -274,6 +315,18 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	}
 	res, _ := r[0].(string)
 	load, _ := r[1].(int64)
+	s.cache.mu.Lock()
+	switch res {
+	case "busy_a":
+		s.cache.remember(req.A, x, now.Add(time.Minute).UnixMilli())
+	case "busy_b":
+		s.cache.remember(req.B, x, now.Add(time.Minute).UnixMilli())
+	case "ok":
+		until := exp.Add(s.cfg.Quarantine).UnixMilli()
+		s.cache.remember(req.A, x, until)
+		s.cache.remember(req.B, x, until)
+	}
+	s.cache.mu.Unlock()
 	if res != "ok" {
 		return Binding{}, res, nil
 	}
@@ -293,19 +346,40 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 // script is the authority, so a lost hint costs a retry, never a wrong call.
 func (s *Service) hint(ctx context.Context, b Binding) error {
 	until := b.ExpiresAt.Add(s.cfg.Quarantine)
-	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+	err := s.batch(ctx, func(pipe redis.Cmdable) []redis.Cmder {
+		var cmds []redis.Cmder
 		for _, p := range []string{b.A, b.B} {
 			k := store.PartyKey(p)
-			pipe.ZAdd(ctx, k, redis.Z{Score: float64(until.UnixMilli()), Member: b.X})
-			pipe.ZRemRangeByScore(ctx, k, "-inf", ms(time.Now()))
 			keep := time.Until(until) + time.Second
-			pipe.ExpireNX(ctx, k, keep)
-			pipe.ExpireGT(ctx, k, keep)
+			cmds = append(cmds,
+				pipe.ZAdd(ctx, k, redis.Z{Score: float64(until.UnixMilli()), Member: b.X}),
+				pipe.ZRemRangeByScore(ctx, k, "-inf", ms(time.Now())),
+				pipe.ExpireNX(ctx, k, keep),
+				pipe.ExpireGT(ctx, k, keep))
 		}
-		return nil
+		return cmds
 	})
 	if err != nil {
 		return fmt.Errorf("index binding %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// batch runs the commands fn issues (and returns) as one pipeline, or
+// through the autopipeliner, sharing round trips with concurrent callers.
+// It returns the first error other than redis.Nil.
+func (s *Service) batch(ctx context.Context, fn func(redis.Cmdable) []redis.Cmder) error {
+	if s.ap == nil {
+		_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error { fn(pipe); return nil })
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return err
+	}
+	for _, c := range fn(s.ap) {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ package e164
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -18,23 +20,100 @@ type Parser struct {
 	// Region is the ISO 3166-1 alpha-2 region (e.g. "CN") used for numbers
 	// written in national form ("13800000001").
 	Region string
+
+	// memo, when set, remembers inputs already parsed (NewParser sets it).
+	memo *memo
 }
 
 // NewParser returns a Parser for region, refusing an unknown region code.
+// It remembers the numbers it has parsed, since the same ones (virtual
+// numbers, busy couriers, callers calling again) come back all the time.
 func NewParser(region string) (Parser, error) {
 	region = strings.ToUpper(strings.TrimSpace(region))
 	if region != "" && phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return Parser{}, fmt.Errorf("unknown region %q: want an ISO 3166-1 alpha-2 code such as CN or US", region)
 	}
-	return Parser{Region: region}, nil
+	return Parser{Region: region, memo: &memo{m: map[string]string{}}}, nil
+}
+
+// memo is a bounded map from input to E.164 form.
+type memo struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// memoMax bounds a memo; past it the memo starts over.
+const memoMax = 1 << 16
+
+func (m *memo) get(in string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, ok := m.m[in]
+	return out, ok
+}
+
+func (m *memo) put(in, out string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.m) >= memoMax {
+		clear(m.m)
+	}
+	m.m[in] = out
 }
 
 // Parse returns s in E.164 form ("+8613800000001"). The error wraps
 // ErrInvalid and names the input.
 func (p Parser) Parse(s string) (string, error) {
+	if p.memo != nil {
+		if out, ok := p.memo.get(s); ok {
+			return out, nil
+		}
+	}
+	out, err := p.parse(s)
+	if err == nil && p.memo != nil {
+		p.memo.put(s, out)
+	}
+	return out, err
+}
+
+// canonical validates input already in E.164 form without libphonenumber's
+// full parse, which is several times slower. It reports false when it
+// cannot tell; the full parse then decides.
+func canonical(in string) bool {
+	if len(in) < 8 || len(in) > 16 || in[0] != '+' || in[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(in); i++ {
+		if in[i] < '0' || in[i] > '9' {
+			return false
+		}
+	}
+	for ccLen := 1; ccLen <= 3; ccLen++ {
+		cc, _ := strconv.Atoi(in[1 : 1+ccLen])
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == "ZZ" {
+			continue
+		}
+		rest := in[1+ccLen:]
+		if rest == "" || rest[0] == '0' {
+			return false // leading zeros need the full parse
+		}
+		nn, err := strconv.ParseUint(rest, 10, 64)
+		if err != nil {
+			return false
+		}
+		c32 := int32(cc)
+		return phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn})
+	}
+	return false
+}
+
+func (p Parser) parse(s string) (string, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalid)
+	}
+	if canonical(in) {
+		return in, nil
 	}
 	if strings.HasPrefix(in, "00") {
 		in = "+" + in[2:]

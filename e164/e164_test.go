@@ -58,3 +58,43 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalAgreesWithParse: the fast path for E.164 input accepts
+// exactly what the full parse accepts, unchanged.
+func TestCanonicalAgreesWithParse(t *testing.T) {
+	slow := Parser{}
+	for _, in := range []string{
+		"+8613800000001", "+8617000000000", "+12025550123", "+442071838750", "+4930123456",
+		"+390612345678", "+8613800000", "+86138000000012", "+999123456789", "+10000000000",
+		"+4412", "+79991234567", "+33123456789", "+61412345678",
+	} {
+		want, err := slow.parse(in)
+		fast := canonical(in)
+		if fast && (err != nil || want != in) {
+			t.Errorf("canonical(%q) = true, full parse = %q, %v", in, want, err)
+		}
+	}
+}
+
+func TestParserMemo(t *testing.T) {
+	p, err := NewParser("CN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := p.Parse("138 0000 0001"); err != nil || got != "+8613800000001" {
+			t.Fatalf("Parse = %q, %v", got, err)
+		}
+		if _, err := p.Parse("nope"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("bad input: %v", err)
+		}
+	}
+}
+
+func TestCanonicalTakesCommonNumbers(t *testing.T) {
+	for _, in := range []string{"+8613800000001", "+12025550123", "+8617000000000"} {
+		if !canonical(in) {
+			t.Errorf("canonical(%q) = false: the fast path is not taken", in)
+		}
+	}
+}
