@@ -63,12 +63,15 @@ const (
 	BindingReleased = "binding.released"
 	// CallCompleted: a call on a virtual number ended; data is its call record.
 	CallCompleted = "call.completed"
+	// CallbackUpdated: a callback changed state; data is the callback with
+	// its parties masked.
+	CallbackUpdated = "callback.updated"
 	// AllEvents subscribes a webhook to every event type, present and future.
 	AllEvents = "*"
 )
 
 // EventTypes lists every event type a webhook can subscribe to.
-var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallCompleted}
+var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallCompleted, CallbackUpdated}
 
 // Event is one thing that happened, as delivered to webhooks.
 type Event struct {

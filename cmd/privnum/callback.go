@@ -14,6 +14,7 @@ import (
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/qr"
 	"github.com/privnum/privnum/verify"
+	"github.com/privnum/privnum/webhook"
 )
 
 // flashJob is the dial-queue kind of verification flash calls.
@@ -38,13 +39,26 @@ func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer) (*callback.
 		return nil, nil, nil, usageError{err}
 	}
 	sender := callback.HTTPSender{URL: os.Getenv("PRIVNUM_MESSAGE_URL"), Secret: os.Getenv("PRIVNUM_MESSAGE_SECRET")}
-	deps := callback.Deps{Bindings: a.bindings, Orders: a.orders, Owners: codes, Dialer: dialer, Sender: sender}
+	events := callbackEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log})}
+	deps := callback.Deps{Bindings: a.bindings, Orders: a.orders, Owners: codes, Dialer: dialer, Sender: sender, Publisher: events}
 	if dialer == nil {
 		deps.Queue = q
 	}
 	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: os.Getenv("PRIVNUM_CALLBACK_MESSAGE")})
 	vs := verify.New(a.rdb, a.parser, queueFlasher{q}, verify.Config{Logger: log})
 	return cbs, vs, q, nil
+}
+
+// callbackEvents publishes callback state changes as webhooks (delivered by
+// privnum api).
+type callbackEvents struct{ d *webhook.Dispatcher }
+
+func (e callbackEvents) PublishCallback(ctx context.Context, cb callback.Callback) error {
+	ev, err := webhook.NewEvent(webhook.CallbackUpdated, cb)
+	if err != nil {
+		return err
+	}
+	return e.d.Publish(ctx, ev)
 }
 
 func (a *app) printCallback(cb callback.Callback, asJSON bool) error {

@@ -3,15 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/privnum/privnum/ari/arisim"
+	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/webhook"
 )
 
 func freeAddr(t *testing.T) string {
@@ -119,6 +125,24 @@ func TestServePlacesQueuedCalls(t *testing.T) {
 	defer func() { cancel(); <-exit }()
 	waitOrFail(t, func() bool { return sim.Connected("privnum") })
 
+	// Callback state changes go out as webhooks.
+	var mu sync.Mutex
+	var events []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Type string
+			Data struct{ State string }
+		}
+		json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		events = append(events, ev.Type+":"+ev.Data.State)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	c.ok("webhook", "add", hook.URL, "--events", "callback.updated")
+	rdb := redistest.ClientFor(t, c.url)
+	go webhook.NewDispatcher(webhook.NewStore(rdb), webhook.Config{}).Run(ctx)
+
 	c.ok("callback", "map", "SHOP-1", "--first", "13800000001", "--second", "13900000002")
 	var cb struct{ ID, State string }
 	c.json(&cb, "callback", "start", "SHOP-1")
@@ -129,6 +153,11 @@ func TestServePlacesQueuedCalls(t *testing.T) {
 	if cb.State != "completed" {
 		t.Fatalf("callback = %+v", cb)
 	}
+	waitOrFail(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(events, "callback.updated:completed") && slices.Contains(events, "callback.updated:bridged")
+	})
 
 	c.ok("verify", "callerid", "add", "17100000001")
 	var v struct{ ID, Status string }

@@ -68,8 +68,16 @@ func Start(t testing.TB) Server {
 // Client returns a client of a fresh test Redis, closed when t ends.
 func Client(t testing.TB) *redis.Client {
 	t.Helper()
-	s := Start(t)
-	o, _ := redis.ParseURL(s.URL)
+	return ClientFor(t, Start(t).URL)
+}
+
+// ClientFor returns a client of the test Redis at url, closed when t ends.
+func ClientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := redis.NewClient(o)
 	t.Cleanup(func() { c.Close() })
 	return c
