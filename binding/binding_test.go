@@ -374,8 +374,19 @@ func TestExtend(t *testing.T) {
 // parties and checks that no party appears twice on one X among active and
 // quarantined bindings.
 func TestConcurrentCreates(t *testing.T) {
+	for _, ap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("autopipeline=%v", ap), func(t *testing.T) {
+			e := newEnv(t, time.Hour, xs(6)...)
+			if ap {
+				e.svc = binding.New(e.rdb, e.pool, cn, binding.Config{Quarantine: time.Hour, AutoPipeline: true})
+			}
+			concurrentCreates(t, e)
+		})
+	}
+}
+
+func concurrentCreates(t *testing.T, e env) {
 	ctx := context.Background()
-	e := newEnv(t, time.Hour, xs(6)...)
 	const workers, perWorker = 16, 25
 	var mu sync.Mutex
 	var made []binding.Binding

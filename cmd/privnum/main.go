@@ -116,7 +116,7 @@ func (a *app) services(ctx context.Context) error {
 	}
 	a.rdb, a.parser = rdb, p
 	a.pool = pool.New(rdb, p)
-	a.bindings = binding.New(rdb, a.pool, p, binding.Config{Quarantine: a.quarantine})
+	a.bindings = binding.New(rdb, a.pool, p, binding.Config{Quarantine: a.quarantine, AutoPipeline: true})
 	a.orders = order.New(rdb, a.bindings)
 	return nil
 }
