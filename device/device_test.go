@@ -307,7 +307,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 		{"spaced imsi", "imsi", "460 001234567890", func(r *device.Registration) { r.IMSI = "460 001234567890" }},
 		{"no verification", "verification id", "", func(r *device.Registration) { r.VerificationID = "" }},
 	}
-	before := dump(t, e.rdb)
+	before := redistest.Dump(t, e.rdb)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := registration(vid)
@@ -324,7 +324,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 			}
 		})
 	}
-	if after := dump(t, e.rdb); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := redistest.Dump(t, e.rdb); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("invalid input changed the store:\n%v\n%v", before, after)
 	}
 	// Nothing was spent: the verification still registers the device.
@@ -351,46 +351,6 @@ func TestNewRefusesShortSecret(t *testing.T) {
 	}
 }
 
-// dump returns every key with its value rendered as text, by type.
-func dump(t *testing.T, rdb *redis.Client) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		typ, err := rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		switch typ {
-		case "string":
-			v, err = rdb.Get(ctx, k).Result()
-		case "hash":
-			v, err = rdb.HGetAll(ctx, k).Result()
-		case "set":
-			v, err = rdb.SMembers(ctx, k).Result()
-		case "zset":
-			v, err = rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
-		case "list":
-			v, err = rdb.LRange(ctx, k, 0, -1).Result()
-		case "stream":
-			v, err = rdb.XRange(ctx, k, "-", "+").Result()
-		case "none":
-			continue
-		default:
-			t.Fatalf("key %s has unexpected type %s", k, typ)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = fmt.Sprintf("%v", v)
-	}
-	return out
-}
 
 func TestNoRawIdentifierAnywhere(t *testing.T) {
 	ctx := t.Context()
@@ -400,7 +360,7 @@ func TestNoRawIdentifierAnywhere(t *testing.T) {
 
 	// Collect everything an outsider could see: the store, errors, JSON, logs.
 	seen := map[string]string{}
-	for k, v := range dump(t, e.rdb) {
+	for k, v := range redistest.Dump(t, e.rdb) {
 		seen["key "+k] = k
 		seen["value of "+k] = v
 	}
@@ -446,7 +406,7 @@ func TestNoRawIdentifierAnywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range dump(t, e.rdb) {
+	for k, v := range redistest.Dump(t, e.rdb) {
 		for name, s := range map[string]string{"iccid": iccid, "imsi": imsi, "chip serial": chipSerial, "old token": token, "new token": token2} {
 			if strings.Contains(k, s) || strings.Contains(v, s) {
 				t.Errorf("raw %s found in %s", name, k)

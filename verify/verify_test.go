@@ -118,47 +118,6 @@ func forms(cid string) []string {
 	return []string{cid, d, d[len(d)-8:]}
 }
 
-// dump returns every key with its value rendered as text, by type.
-func dump(t *testing.T, rdb *redis.Client) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		typ, err := rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		switch typ {
-		case "string":
-			v, err = rdb.Get(ctx, k).Result()
-		case "hash":
-			v, err = rdb.HGetAll(ctx, k).Result()
-		case "set":
-			v, err = rdb.SMembers(ctx, k).Result()
-		case "zset":
-			v, err = rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
-		case "list":
-			v, err = rdb.LRange(ctx, k, 0, -1).Result()
-		case "stream":
-			v, err = rdb.XRange(ctx, k, "-", "+").Result()
-		case "none":
-			continue
-		default:
-			t.Fatalf("key %s has unexpected type %s", k, typ)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = fmt.Sprintf("%v", v)
-	}
-	return out
-}
-
 // events returns the audit stream.
 func events(t *testing.T, rdb *redis.Client) []map[string]any {
 	t.Helper()
@@ -185,7 +144,7 @@ func assertNoCallerID(t *testing.T, e env, ids ...string) {
 			}
 		}
 	}
-	for k, v := range dump(t, e.rdb) {
+	for k, v := range redistest.Dump(t, e.rdb) {
 		if k == verify.PoolKey || strings.Contains(k, "}:v:") {
 			continue
 		}
@@ -620,7 +579,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if _, err := e.svc.AddCallerIDs(ctx, cids(2)...); err != nil {
 		t.Fatal(err)
 	}
-	before := dump(t, e.rdb)
+	before := redistest.Dump(t, e.rdb)
 	for _, r := range []verify.StartRequest{
 		{Number: "", Requester: "ak_1"},
 		{Number: "abc", Requester: "ak_1"},
@@ -637,7 +596,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 		t.Fatalf("bad input placed %d calls", e.flash.count())
 	}
 	v := start(t, e, party(1))
-	after := dump(t, e.rdb)
+	after := redistest.Dump(t, e.rdb)
 	for _, bad := range []string{"", "not a number", "++", "１２３"} {
 		if _, err := e.svc.Check(ctx, v.ID, bad); !errors.Is(err, verify.ErrInvalid) {
 			t.Errorf("Check(%q) = %v, want ErrInvalid", bad, err)
@@ -646,7 +605,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if err := e.svc.Consume(ctx, v.ID, "abc"); !errors.Is(err, verify.ErrInvalid) {
 		t.Errorf("Consume with a bad number: %v", err)
 	}
-	if got := dump(t, e.rdb); fmt.Sprint(got) != fmt.Sprint(after) {
+	if got := redistest.Dump(t, e.rdb); fmt.Sprint(got) != fmt.Sprint(after) {
 		t.Fatalf("bad checks changed the store:\n%v\n%v", after, got)
 	}
 	delete(after, verify.LogKey)

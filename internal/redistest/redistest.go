@@ -83,6 +83,48 @@ func ClientFor(t testing.TB, url string) *redis.Client {
 	return c
 }
 
+// Dump returns every key of rdb with its value rendered as text, by type,
+// for tests that check what a change stored (or that it stored nothing).
+func Dump(t testing.TB, rdb *redis.Client) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		typ, err := rdb.Type(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch typ {
+		case "string":
+			v, err = rdb.Get(ctx, k).Result()
+		case "hash":
+			v, err = rdb.HGetAll(ctx, k).Result()
+		case "set":
+			v, err = rdb.SMembers(ctx, k).Result()
+		case "zset":
+			v, err = rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "list":
+			v, err = rdb.LRange(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = rdb.XRange(ctx, k, "-", "+").Result()
+		case "none":
+			continue
+		default:
+			t.Fatalf("key %s has unexpected type %s", k, typ)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = fmt.Sprintf("%v", v)
+	}
+	return out
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
