@@ -351,7 +351,6 @@ func TestNewRefusesShortSecret(t *testing.T) {
 	}
 }
 
-
 func TestNoRawIdentifierAnywhere(t *testing.T) {
 	ctx := t.Context()
 	e := newEnv(t, device.Config{})
