@@ -1,0 +1,154 @@
+// Command callload is the call-control load benchmark: one call.App holds
+// many concurrent bridged calls against the ARI simulator and a real Redis,
+// and callload reports what each live call costs the app and how fast calls
+// are routed.
+//
+//	go run ./cmd/callload -calls 2000
+//
+// Targets (issue "Calls"): at least 2,000 concurrent calls held by one app
+// instance, less than 16 KiB of app memory per live call, and a p99 routing
+// decision (StasisStart to the outbound originate) under 2 ms with Redis on
+// loopback. With -check (the default) a missed target exits 1.
+//
+// # Set-up
+//
+//   - Redis: -redis URL, or a throwaway redis-server on a free loopback port
+//     (no persistence), killed at exit. On a Redis of yours callload adds
+//     -pool virtual numbers +86170NNNNNNNN, bindings that expire after an
+//     hour and one call record per call.
+//   - The simulator (package arisim) runs in a child process, the same
+//     binary started again, so that its memory and goroutines are not
+//     counted as the app's; callload drives it over its /_sim/ control
+//     endpoints: callees answer after -answer-after and never hang up.
+//   - In this process: the real ari.Client, call.App (with its Prometheus
+//     metrics on a private registry) and binding.Service, wired as
+//     `privnum serve` wires them, and -calls bindings with distinct parties
+//     created beforehand.
+//
+// # Measurement
+//
+// A warm-up (-warmup calls, made, bridged and hung up) fills connection
+// pools and caches, and the Redis client's pool is filled to its size.
+// Then, with the idle HTTP connections callload can reach closed and after
+// runtime.GC, the baseline is read; -calls inbound calls A_i → X_i are
+// injected with -concurrency workers, paced to -rate calls per second
+// (default 100: 2,000 calls in 20 s, more than a busy hour brings; -rate 0
+// injects as fast as the workers go, which on a small machine measures
+// overload rather than routing). Once the app holds every call and the
+// simulator shows every one bridged to its bound party, the same reading
+// is taken again:
+//
+//   - memory per live call: the growth of HeapAlloc (plus StackInuse's if
+//     it grew) over the baseline, divided by the calls; HeapInuse is shown
+//     too;
+//   - goroutines per live call (HTTP keep-alive connections are counted
+//     apart: the ari client's transport keeps some idle ones for a while);
+//   - routing latency from the app's own privnum_routing_seconds histogram
+//     (only the observations of the measured calls): the exact share of
+//     calls routed within 2 ms, a bucket bound, and p50/p99 interpolated
+//     within buckets as histogram_quantile does;
+//   - end-to-end latency from the simulator: inbound channel created to
+//     outbound channel created (event delivery, routing, Redis, the
+//     originate request), exact p50/p99 over every call;
+//   - for diagnosis, the TCP connections the ARI client opened and this
+//     process's CPU time per call during the ramp.
+//
+// Then every call is hung up from the far end (callers and callees
+// alternately) and callload checks that the app holds no call, the
+// simulator no channel or bridge, and the goroutines are back to the
+// baseline. Go maps keep the capacity they grew to, so the heap need not
+// come all the way back; with -leak-cycle (the default) the same calls are
+// made and hung up once more, and that second cycle must leave the heap
+// where the first left it.
+//
+// -memprofile writes heap profiles with every call up, at the baseline
+// (.base) and after the teardown (.after), to compare with pprof
+// -diff_base; -cpuprofile profiles the ramp. -json prints the report as JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if os.Getenv(simEnv) != "" {
+		os.Exit(simChild())
+	}
+	os.Exit(realMain(os.Args[1:]))
+}
+
+func realMain(args []string) int {
+	fs := flag.NewFlagSet("callload", flag.ContinueOnError)
+	cfg := defaultConfig()
+	fs.IntVar(&cfg.Calls, "calls", cfg.Calls, "concurrent calls to hold")
+	fs.IntVar(&cfg.Warmup, "warmup", -1, "calls made and hung up before the baseline (-1: min(calls, 200))")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "workers injecting and hanging up calls")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "inbound calls per second (0: as fast as the workers go, which on a small machine measures overload, not routing)")
+	fs.StringVar(&cfg.RedisURL, "redis", "", "Redis URL (empty: start a throwaway redis-server on loopback)")
+	fs.IntVar(&cfg.PoolSize, "pool", cfg.PoolSize, "virtual numbers in the pool")
+	fs.DurationVar(&cfg.AnswerAfter, "answer-after", cfg.AnswerAfter, "how long callees ring before they answer")
+	fs.DurationVar(&cfg.MaxDuration, "max-duration", cfg.MaxDuration, "bindings' maximum call duration (each bridged call then holds a timer; 0: none)")
+	fs.IntVar(&cfg.ARIIdlePerHost, "ari-idle-conns", 0, "MaxIdleConnsPerHost of the ARI client's HTTP transport (0: the ari client's default HTTP client, as privnum serve runs)")
+	fs.BoolVar(&cfg.LeakCycle, "leak-cycle", cfg.LeakCycle, "after the teardown, make the same calls again and check that the heap did not grow")
+	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", 0, "how long each phase may take (0: 30s + 5ms per call)")
+	fs.BoolVar(&cfg.Check, "check", true, "exit 1 when a target is missed")
+	fs.IntVar(&cfg.Targets.MinCalls, "min-calls", cfg.Targets.MinCalls, "target: concurrent calls held")
+	fs.Float64Var(&cfg.Targets.MaxKiBPerCall, "max-kib", cfg.Targets.MaxKiBPerCall, "target: app memory per live call, KiB")
+	fs.DurationVar(&cfg.Targets.RoutingP99, "max-routing-p99", cfg.Targets.RoutingP99, "target: p99 routing decision (exact when it is a histogram bucket bound)")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile with every call up to this file (and FILE.base, FILE.after: before the calls, after the teardown)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ramp to this file")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	verbose := fs.Bool("v", false, "print the app's warnings as they happen")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "callload: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if cfg.Calls <= 0 || cfg.Concurrency <= 0 || cfg.PoolSize <= 0 || cfg.Rate < 0 {
+		fmt.Fprintln(os.Stderr, "callload: -calls, -concurrency and -pool must be positive, -rate not negative")
+		return 2
+	}
+	cfg.Progress = os.Stderr
+	if cfg.MemProfile != "" {
+		// Fine-grained samples: the differences looked for are a few
+		// hundred bytes per call. (Slows allocation; latencies of such a
+		// run are not representative.)
+		runtime.MemProfileRate = 64
+	}
+	if *verbose {
+		cfg.AppLog = os.Stderr
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	rep, err := Run(ctx, cfg)
+	if rep != nil {
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			rep.Print(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "callload:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "callload: done in %s\n", time.Since(start).Round(time.Millisecond))
+	if cfg.Check && !rep.Pass() {
+		return 1
+	}
+	return 0
+}
