@@ -125,6 +125,8 @@ type load struct {
 	resolves *timedRouter
 	parties  []party
 	warns    *warnWriter
+	// redisPid is the throwaway redis-server's (0: a Redis of the user's).
+	redisPid int
 }
 
 // Run performs one benchmark run. The report is returned even with an
@@ -168,6 +170,7 @@ func (l *load) run(ctx context.Context) error {
 		}
 		defer srv.stop()
 		redisURL = srv.URL
+		l.redisPid = srv.cmd.Process.Pid
 	}
 	l.rep.Redis = redisURL
 	rdb, err := store.Open(redisURL)
@@ -224,7 +227,7 @@ func (l *load) run(ctx context.Context) error {
 	l.rep.Base = l.sample()
 	l.heapProfile(".base")
 	dials0 := l.dials.Load()
-	cpu0 := cpuTime()
+	cpu0, simCPU0, redisCPU0 := cpuTime(), procCPU(l.sim.Pid), procCPU(l.redisPid)
 	st0, err := l.sim.stats(ctx)
 	if err != nil {
 		return err
@@ -263,7 +266,12 @@ func (l *load) run(ctx context.Context) error {
 		// default client does not use http.DefaultTransport.
 		l.rep.ARIDialsRamp = -1
 	}
-	l.rep.CPUPerCall = float64((cpuTime() - cpu0).Microseconds()) / float64(cfg.Calls)
+	perCall := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(cfg.Calls) }
+	l.rep.CPUPerCall = perCall(cpuTime() - cpu0)
+	l.rep.SimCPUPerCall = perCall(procCPU(l.sim.Pid) - simCPU0)
+	if l.redisPid != 0 {
+		l.rep.RedisCPUPerCall = perCall(procCPU(l.redisPid) - redisCPU0)
+	}
 	l.resolves.on.Store(false)
 	l.rep.Resolve = exact(l.resolves.durations())
 	var ms1 runtime.MemStats

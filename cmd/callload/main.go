@@ -50,8 +50,10 @@
 //   - end-to-end latency from the simulator: inbound channel created to
 //     outbound channel created (event delivery, routing, Redis, the
 //     originate request), exact p50/p99 over every call;
-//   - for diagnosis, the TCP connections the ARI client opened and this
-//     process's CPU time per call during the ramp.
+//   - for diagnosis: the app's Resolve calls timed exactly (a wrapper of
+//     the Router), the TCP connections the ARI client opened, the ARI
+//     events per call, the collections, and the CPU time per call of this
+//     process, the simulator and redis-server during the ramp.
 //
 // Then every call is hung up from the far end (callers and callees
 // alternately) and callload checks that the app holds no call, the
@@ -62,8 +64,8 @@
 // where the first left it.
 //
 // -memprofile writes heap profiles with every call up, at the baseline
-// (.base) and after the teardown (.after), to compare with pprof
-// -diff_base; -cpuprofile profiles the ramp. -json prints the report as JSON.
+// (.base), after the teardown (.after) and after the second cycle
+// (.after2), to compare with pprof -diff_base; -cpuprofile profiles the ramp. -json prints the report as JSON.
 package main
 
 import (

@@ -42,6 +42,10 @@ type Report struct {
 	// CPUPerCall is the CPU time (user + system) this process spent per
 	// call during the ramp, in µs: the app, plus the driver's requests.
 	CPUPerCall float64 `json:"cpu_us_per_call"`
+	// SimCPUPerCall and RedisCPUPerCall are the same for the simulator and
+	// the throwaway redis-server, which share the machine with the app.
+	SimCPUPerCall   float64 `json:"sim_cpu_us_per_call"`
+	RedisCPUPerCall float64 `json:"redis_cpu_us_per_call"`
 
 	Base   MemSample `json:"baseline"`
 	Loaded MemSample `json:"loaded"`
@@ -164,7 +168,7 @@ func (r *Report) Print(w io.Writer) {
 		dials = "n/a (the ari client's transport is its own)"
 	}
 	row("  ARI connections opened during the ramp", dials, "", "")
-	row("  CPU of this process per call (app + driver)", fmt.Sprintf("%.0f µs", r.CPUPerCall), "", "")
+	row("  CPU per call: this process (app + driver) / sim / redis", fmt.Sprintf("%.0f / %.0f / %.0f µs", r.CPUPerCall, r.SimCPUPerCall, r.RedisCPUPerCall), "", "")
 	row("  ARI events per call; GCs (pauses) during the ramp", fmt.Sprintf("%.1f; %d (%s)", r.EventsPerCall, r.GCRamp, ms(r.GCPauseRamp)), "", "")
 	t, ok = check("memory")
 	row("app memory per live call (heap + stacks)", kib(r.BytesPerCall), t, ok)
