@@ -26,6 +26,7 @@ import (
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/verify"
@@ -50,7 +51,7 @@ type env struct {
 	cfg      Config
 	keys     map[apikey.Scope]string // scope -> secret
 	events   *eventLog
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	router   routers.Router
 	noVerify bool
 	// flows are the callback, verify and device services behind the
@@ -92,23 +93,6 @@ func (l *eventLog) types() []string {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // loadDoc parses and validates openapi.json.
 func loadDoc(t *testing.T) *openapi3.T {
 	t.Helper()
@@ -140,7 +124,7 @@ func newFlowEnv(t *testing.T, vcfg verify.Config, mod ...func(*Config)) *env {
 	}
 	p := pool.New(rdb, parser)
 	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour})
-	e := &env{t: t, rdb: rdb, keys: map[apikey.Scope]string{}, events: &eventLog{}, logs: &syncBuffer{}, qr: newFakeQR(b)}
+	e := &env{t: t, rdb: rdb, keys: map[apikey.Scope]string{}, events: &eventLog{}, logs: &syncbuf.Buffer{}, qr: newFakeQR(b)}
 	e.cfg = Config{
 		Redis: rdb, Keys: apikey.New(rdb), Pool: p, Bindings: b, Orders: order.New(rdb, b), Calls: cdr.New(rdb, 0),
 		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: e.qr,

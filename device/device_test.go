@@ -1,7 +1,6 @@
 package device_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -35,30 +35,12 @@ func (f *flasher) Flash(_ context.Context, _, number, callerID string) error {
 	return nil
 }
 
-// logBuffer collects the services' log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	rdb    *redis.Client
 	verify *verify.Service
 	flash  *flasher
 	svc    *device.Service
-	logs   *logBuffer
+	logs   *syncbuf.Buffer
 }
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -66,7 +48,7 @@ var secret = []byte("0123456789abcdef0123456789abcdef")
 func newEnv(t *testing.T, cfg device.Config) env {
 	t.Helper()
 	rdb := redistest.Client(t)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	f := &flasher{last: map[string]string{}}
 	v := verify.New(rdb, cn, f, verify.Config{Logger: log})

@@ -1,7 +1,6 @@
 package scanpage_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -26,6 +25,7 @@ import (
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/qr"
 	"github.com/privnum/privnum/scanpage"
@@ -49,24 +49,7 @@ type env struct {
 	bindings *binding.Service
 	qr       *qr.Service
 	h        http.Handler
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *syncbuf.Buffer
 }
 
 // newEnv returns the scan page on a real qr service with n virtual numbers.
@@ -91,7 +74,7 @@ func newEnv(t *testing.T, n int, qcfg qr.Config, cbs scanpage.Callbacks) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := scanpage.New(scanpage.Config{
 		Codes: s, Callbacks: cbs, Location: time.UTC,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

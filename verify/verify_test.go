@@ -1,7 +1,6 @@
 package verify_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -61,36 +61,18 @@ func (f *flasher) count() int {
 	return len(f.calls)
 }
 
-// logBuffer collects a service's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	rdb   *redis.Client
 	svc   *verify.Service
 	flash *flasher
-	logs  *logBuffer
+	logs  *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, cfg verify.Config, callerIDs ...string) env {
 	t.Helper()
 	rdb := redistest.Client(t)
 	f := &flasher{}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	svc := verify.New(rdb, cn, f, cfg)
 	if len(callerIDs) > 0 {

@@ -22,36 +22,19 @@ import (
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/verify"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a server goroutine to log into.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // apiApp is an app on a fresh Redis whose commands the tests build directly.
 type apiApp struct {
 	t      *testing.T
 	a      *app
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 }
 
 func newAPIApp(t *testing.T) *apiApp {
-	errb := &lockedBuffer{}
+	errb := &syncbuf.Buffer{}
 	a := &app{stdout: io.Discard, stderr: errb, redisURL: redistest.Start(t).URL, region: "CN", quarantine: time.Hour}
 	t.Cleanup(a.close)
 	return &apiApp{t: t, a: a, stderr: errb}
