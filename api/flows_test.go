@@ -11,6 +11,7 @@ import (
 
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/callback"
+	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -128,7 +129,7 @@ func TestCallbacks(t *testing.T) {
 	}
 	r = e.do(call{method: "POST", path: "/v1/callbacks", key: key, body: `{"code":"SHOP-43"}`, header: idem("cb-2")})
 	wantProblem(t, r, 409, "pool-exhausted")
-	if keys, _ := e.rdb.Keys(ctx, "pn:idem:*").Result(); len(keys) != 1 {
+	if keys := redistest.Keys(e.t, e.rdb, "pn:idem:*"); len(keys) != 1 {
 		t.Fatalf("idempotency records %v: the failure was kept", keys)
 	}
 	wantProblem(t, e.do(call{method: "GET", path: "/v1/callbacks/nope", key: key}), 404, "callback-not-found")

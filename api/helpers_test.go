@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +45,7 @@ const (
 // env is a Server on a fresh Redis with an API key per scope.
 type env struct {
 	t        *testing.T
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	srv      *Server
 	cfg      Config
 	keys     map[apikey.Scope]string // scope -> secret
@@ -305,11 +304,7 @@ func (e *env) addNumbers(nums ...string) {
 func (e *env) snapshot() string {
 	e.t.Helper()
 	ctx := context.Background()
-	keys, err := e.rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sort.Strings(keys)
+	keys := redistest.Keys(e.t, e.rdb, "*")
 	var b strings.Builder
 	for _, k := range keys {
 		v, _ := e.rdb.Dump(ctx, k).Result()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/order"
 )
 
@@ -85,7 +86,7 @@ func TestIdempotencyFailuresAreNotKept(t *testing.T) {
 	if r := e.do(create); r.status != 409 {
 		t.Fatalf("empty pool: %d %s", r.status, r.body)
 	}
-	if keys, _ := e.rdb.Keys(context.Background(), "pn:idem:*").Result(); len(keys) != 0 {
+	if keys := redistest.Keys(e.t, e.rdb, "pn:idem:*"); len(keys) != 0 {
 		t.Fatalf("failed request kept %v", keys)
 	}
 	e.addNumbers(x0)

@@ -79,7 +79,7 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 		t.Fatalf("Create = %+v, secret %q", k, secret)
 	}
 	// The secret is not stored anywhere in Redis.
-	keys, _ := rdb.Keys(ctx, "*").Result()
+	keys := redistest.Keys(t, rdb, "*")
 	for _, key := range keys {
 		if strings.Contains(key, secret) {
 			t.Fatalf("key name %q holds the secret", key)

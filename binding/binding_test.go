@@ -20,7 +20,7 @@ import (
 var cn = e164.Parser{Region: "CN"}
 
 type env struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	pool *pool.Pool
 	svc  *binding.Service
 }
@@ -109,7 +109,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if n, _ := e.rdb.Keys(ctx, "pn:{*}:b:*").Result(); len(n) != 0 {
+	if n := redistest.Keys(t, e.rdb, "pn:{*}:b:*"); len(n) != 0 {
 		t.Fatalf("bad input stored bindings: %v", n)
 	}
 }

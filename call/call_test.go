@@ -37,7 +37,7 @@ const (
 type harness struct {
 	t        *testing.T
 	sim      *arisim.Sim
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	bindings *binding.Service
 	cdrs     *cdr.Store
 	metrics  *call.Metrics

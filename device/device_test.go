@@ -36,7 +36,7 @@ func (f *flasher) Flash(_ context.Context, _, number, callerID string) error {
 }
 
 type env struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	verify *verify.Service
 	flash  *flasher
 	svc    *device.Service

@@ -26,7 +26,7 @@ const (
 )
 
 type env struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	bindings *binding.Service
 	qr       *qr.Service
 }
@@ -69,13 +69,9 @@ func (e env) mint(t *testing.T, req qr.MintRequest) qr.Code {
 }
 
 // keys lists every key in the test Redis.
-func keys(t *testing.T, rdb *redis.Client) []string {
+func keys(t *testing.T, rdb redis.UniversalClient) []string {
 	t.Helper()
-	k, err := rdb.Keys(context.Background(), "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return redistest.Keys(t, rdb, "*")
 }
 
 func TestNewConfig(t *testing.T) {

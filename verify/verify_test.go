@@ -62,7 +62,7 @@ func (f *flasher) count() int {
 }
 
 type env struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	svc   *verify.Service
 	flash *flasher
 	logs  *syncbuf.Buffer
@@ -101,7 +101,7 @@ func forms(cid string) []string {
 }
 
 // events returns the audit stream.
-func events(t *testing.T, rdb *redis.Client) []map[string]any {
+func events(t *testing.T, rdb redis.UniversalClient) []map[string]any {
 	t.Helper()
 	msgs, err := rdb.XRange(context.Background(), verify.LogKey, "-", "+").Result()
 	if err != nil {
@@ -369,7 +369,7 @@ func TestNoCallerIDReuseWithinWindow(t *testing.T) {
 		t.Fatalf("flash calls = %d, want 2", e.flash.count())
 	}
 	start(t, e, party(2))
-	if n, _ := e.rdb.Keys(ctx, "pn:verify:id:*").Result(); len(n) != 3 {
+	if n := redistest.Keys(t, e.rdb, "pn:verify:id:*"); len(n) != 3 {
 		t.Fatalf("verifications stored = %d, want 3", len(n))
 	}
 	evs := events(t, e.rdb)
@@ -555,7 +555,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if _, err := e.svc.AddCallerIDs(ctx, "+8617055500001", "nope"); !errors.Is(err, verify.ErrInvalid) || !errors.Is(err, e164.ErrInvalid) {
 		t.Fatalf("AddCallerIDs with a bad number: %v", err)
 	}
-	if n, _ := e.rdb.DBSize(ctx).Result(); n != 0 {
+	if n := len(redistest.Keys(t, e.rdb, "*")); n != 0 {
 		t.Fatalf("bad pool input stored %d keys", n)
 	}
 	if _, err := e.svc.AddCallerIDs(ctx, cids(2)...); err != nil {

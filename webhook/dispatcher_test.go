@@ -152,7 +152,7 @@ func TestRetryWithBackoffThenDeliver(t *testing.T) {
 }
 
 // waitEmpty waits until no delivery is queued.
-func waitEmpty(t *testing.T, rdb *redis.Client) {
+func waitEmpty(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for rdb.ZCard(context.Background(), dueKey).Val() != 0 {

@@ -24,7 +24,7 @@ var small = TraceConfig{
 }
 
 func TestAllocatorStaysWithinDeltaPlusTwo(t *testing.T) {
-	rdb := redistest.Client(t)
+	rdb := redistest.SingleClient(t)
 	res, err := NewSimulator(rdb).Simulate(context.Background(), small, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestAllocatorStaysWithinDeltaPlusTwo(t *testing.T) {
 // number takes the same parties again.
 func TestEndQuarantineFreesThePair(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Client(t)
+	rdb := redistest.SingleClient(t)
 	p := pool.New(rdb, parser)
 	if _, err := p.Add(ctx, []pool.Entry{{Number: virtualNumber(0)}}); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestAnalyze(t *testing.T) {
 }
 
 func TestRunCLI(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartSingle(t)
 	args := []string{"--redis", srv.URL, "--seed", "3", "--buyers", "100", "--couriers", "3",
 		"--min-load", "4", "--max-load", "6", "--span", "30m", "--order-time", "20m", "--quarantine", "10m"}
 	var out, errOut bytes.Buffer

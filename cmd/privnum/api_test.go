@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/privnum/privnum/callback"
@@ -351,12 +350,7 @@ func TestAPIFlowsEndToEnd(t *testing.T) {
 	base, stop := x.startAPI()
 	c := &client{t: t, base: base}
 	ctx := context.Background()
-	opts, err := redis.ParseURL(x.a.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := redis.NewClient(opts)
-	defer r.Close()
+	r := redistest.ClientFor(t, x.a.redisURL)
 	// The test reads the caller ID the way call control does, straight
 	// from Redis: the API never shows it.
 	vs := verify.New(r, e164.Parser{Region: "CN"}, nil, verify.Config{})

@@ -17,8 +17,8 @@ import (
 	"github.com/ledongthuc/pdf"
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/qr"
 )
 
@@ -70,14 +70,7 @@ func (c cli) jsonQR(v any, args ...string) {
 // qrKeys counts the codes stored in the CLI's Redis.
 func (c cli) qrKeys() int {
 	c.t.Helper()
-	o, _ := redis.ParseURL(c.url)
-	rdb := redis.NewClient(o)
-	defer rdb.Close()
-	k, err := rdb.Keys(context.Background(), "pn:qr:*").Result()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return len(k)
+	return len(redistest.Keys(c.t, redistest.ClientFor(c.t, c.url), "pn:qr:*"))
 }
 
 type qrOut struct {

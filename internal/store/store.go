@@ -7,8 +7,14 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -31,7 +37,7 @@ func Open(url string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis cluster url: %w", err)
 		}
-		return redis.NewClusterClient(o), nil
+		return NewClusterClient(o), nil
 	case "redis+sentinel", "rediss+sentinel":
 		o, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
 		if err != nil {
@@ -80,3 +86,64 @@ func OrderKey(id string) string { return "pn:order:{" + id + "}" }
 
 // CallsKey is the stream of call detail records.
 const CallsKey = "pn:calls"
+
+// clusterReload is how old a cluster client's slot map may grow before it is
+// read again in the background; go-redis's default is a minute.
+const clusterReload = 2 * time.Second
+
+// NewClusterClient returns a cluster client that follows a failover
+// promptly: any node-level network error (a dead master) makes it read the
+// slot map again at once, and the map is refreshed every couple of seconds
+// besides. Left to go-redis's defaults, a client keeps sending a dead
+// master's slots to it for up to a minute after its replica took over.
+func NewClusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
+	if o.ClusterStateReloadInterval == 0 {
+		o.ClusterStateReloadInterval = clusterReload
+	}
+	cc := redis.NewClusterClient(o)
+	cc.OnNewNode(func(n *redis.Client) { n.AddHook(reloadOnNetError{cc}) })
+	return cc
+}
+
+// reloadOnNetError asks the cluster client to reload its slot map whenever
+// a node command fails at the network level or the node says the cluster is
+// down.
+type reloadOnNetError struct{ cc *redis.ClusterClient }
+
+func (h reloadOnNetError) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			h.cc.ReloadState(ctx)
+		}
+		return c, err
+	}
+}
+
+func (h reloadOnNetError) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnNetError) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnNetError) check(ctx context.Context, err error) {
+	if err == nil {
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		redis.HasErrorPrefix(err, "CLUSTERDOWN") {
+		h.cc.ReloadState(ctx)
+	}
+}
