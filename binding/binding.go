@@ -130,6 +130,15 @@ type Config struct {
 	// autopipeliner, so that concurrent creates share round trips (fewer
 	// syscalls on both sides). Only for a single-node *redis.Client.
 	AutoPipeline bool
+	// WaitReplicas, when above 0, makes Create, Release and Extend return
+	// only after that many replicas of the number's master confirmed the
+	// change (Redis WAIT), so that a master dying right after cannot lose
+	// it; if they do not confirm within ReplicaTimeout the call fails with
+	// store.ErrNotReplicated (the change may still have been applied).
+	// 0 (the default) trusts the master's acknowledgement alone.
+	WaitReplicas int
+	// ReplicaTimeout bounds the wait for replicas. Default 1s, at most 2s.
+	ReplicaTimeout time.Duration
 }
 
 // Service creates, resolves and ends bindings.
@@ -150,6 +159,12 @@ func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config
 	}
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = 365 * 24 * time.Hour
+	}
+	if cfg.ReplicaTimeout <= 0 {
+		cfg.ReplicaTimeout = time.Second
+	}
+	if cfg.WaitReplicas > 0 {
+		cfg.AutoPipeline = false // WAIT must follow the script on its own connection
 	}
 	s := &Service{rdb: rdb, pool: p, parser: parser, cfg: cfg, cache: candidates{load: map[string]int{}}}
 	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
@@ -300,11 +315,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	exp := now.Add(req.TTL)
 	allowAB := req.Directions == Both || req.Directions == AToB
 	allowBA := req.Directions == Both || req.Directions == BToA
-	var sc redis.Scripter = s.rdb
-	if s.ap != nil {
-		sc = s.ap
-	}
-	r, err := createScript.Run(ctx, sc,
+	r, err := s.run(ctx, createScript,
 		[]string{store.NumberKey(x), store.RouteKey(x, req.A), store.RouteKey(x, req.B), store.BindingKey(x, id), store.ActiveKey(x)},
 		ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id, req.A, req.B, x,
 		boolArg(allowAB), boolArg(allowBA), boolArg(req.Record),
@@ -339,6 +350,19 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	}
 	b.QuarantineUntil = b.ExpiresAt.Add(s.cfg.Quarantine)
 	return b, "ok", nil
+}
+
+// run runs a script that changes a binding: through the autopipeliner when
+// there is one, and followed by a WAIT for replicas when the service is
+// configured to wait.
+func (s *Service) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if s.cfg.WaitReplicas > 0 {
+		return store.RunDurable(ctx, s.rdb, sc, s.cfg.WaitReplicas, s.cfg.ReplicaTimeout, keys, args...)
+	}
+	if s.ap != nil {
+		return sc.Run(ctx, s.ap, keys, args...)
+	}
+	return sc.Run(ctx, s.rdb, keys, args...)
 }
 
 // hint records in each party's index that it holds X until the end of the
@@ -437,7 +461,7 @@ func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
 		return Binding{}, err
 	}
 	now := time.Now()
-	res, err := releaseScript.Run(ctx, s.rdb, keys, ms(now), s.cfg.Quarantine.Milliseconds(), id).Text()
+	res, err := s.run(ctx, releaseScript, keys, ms(now), s.cfg.Quarantine.Milliseconds(), id).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("release %s: %w", id, err)
 	}
@@ -468,7 +492,7 @@ func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Bin
 	if ttl <= 0 || exp.Sub(now) > s.cfg.MaxTTL {
 		return Binding{}, fmt.Errorf("%w: extending by %s: want more than 0 and a lifetime of at most %s", ErrInvalid, ttl, s.cfg.MaxTTL)
 	}
-	res, err := extendScript.Run(ctx, s.rdb, keys, ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id).Text()
+	res, err := s.run(ctx, extendScript, keys, ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("extend %s: %w", id, err)
 	}
