@@ -60,6 +60,7 @@ type app struct {
 	redisURL   string
 	region     string
 	quarantine time.Duration
+	durability string
 
 	rdb      redis.UniversalClient
 	parser   e164.Parser
@@ -91,6 +92,7 @@ func (a *app) rootCmd() *cobra.Command {
 		q = 24 * time.Hour
 	}
 	pf.DurationVar(&a.quarantine, "quarantine", q, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
+	pf.StringVar(&a.durability, "durability", envOr("PRIVNUM_DURABILITY", "off"), "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
 	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd())
 	return root
 }
@@ -104,6 +106,14 @@ func (a *app) services(ctx context.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
+	bcfg := binding.Config{Quarantine: a.quarantine, AutoPipeline: true}
+	switch a.durability {
+	case "off", "":
+	case "replica":
+		bcfg.WaitReplicas = 1
+	default:
+		return usageError{fmt.Errorf("--durability %q: want off or replica", a.durability)}
+	}
 	rdb, err := store.Open(a.redisURL)
 	if err != nil {
 		return usageError{err}
@@ -116,7 +126,7 @@ func (a *app) services(ctx context.Context) error {
 	}
 	a.rdb, a.parser = rdb, p
 	a.pool = pool.New(rdb, p)
-	a.bindings = binding.New(rdb, a.pool, p, binding.Config{Quarantine: a.quarantine, AutoPipeline: true})
+	a.bindings = binding.New(rdb, a.pool, p, bcfg)
 	a.orders = order.New(rdb, a.bindings)
 	return nil
 }

@@ -142,6 +142,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"pool", "retire", "17000000009"}, "not in pool", 1},
 		{[]string{"order", "show", "missing"}, "order not found", 1},
 		{[]string{"route", "--x", "17000000000", "--caller", "x"}, "invalid phone number", 1},
+		{[]string{"--durability", "sometimes", "pool", "list"}, "want off or replica", 2},
 	}
 	for _, tt := range tests {
 		out, errs, code := c.run(tt.args...)
@@ -165,4 +166,35 @@ func TestCLIErrors(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "cannot reach Redis") {
 		t.Fatalf("unreachable redis: exit %d %q", code, errs)
 	}
+}
+
+// TestCLIDurability drives pool add, bind create and route with
+// --durability replica: through the cluster URL in the cluster pass, where
+// a replica confirms every change; on a lone server, which has no replica,
+// the create says it could not be confirmed.
+func TestCLIDurability(t *testing.T) {
+	c := newCLI(t)
+	if redistest.Clustered() && !strings.HasPrefix(c.url, "redis+cluster://") {
+		t.Fatalf("cluster pass with URL %s", c.url)
+	}
+	c.ok("pool", "add", "17000000000", "17000000001")
+	args := []string{"--durability", "replica", "bind", "create", "--a", "13800000001", "--b", "13900000002", "--json"}
+	if !redistest.Clustered() {
+		_, errs, code := c.run(args...)
+		if code != 1 || !strings.Contains(errs, "not confirmed by a replica") {
+			t.Fatalf("durable create without replicas: exit %d %q", code, errs)
+		}
+		return
+	}
+	var b struct{ ID, X string }
+	out := c.ok(args...)
+	if err := json.Unmarshal([]byte(out), &b); err != nil || b.X == "" {
+		t.Fatalf("bind create: %v %s", err, out)
+	}
+	var r struct{ Action, Target string }
+	c.json(&r, "route", "--x", b.X, "--caller", "13800000001")
+	if r.Action != "connect" || r.Target != "+8613900000002" {
+		t.Fatalf("route = %+v", r)
+	}
+	c.ok("--durability", "replica", "bind", "release", b.ID)
 }
