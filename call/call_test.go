@@ -49,18 +49,23 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, redistest.Client(t), binding.Config{Quarantine: time.Hour})
+}
+
+// newHarnessOn is newHarness on a given Redis and binding configuration.
+func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config) *harness {
+	t.Helper()
 	sim := arisim.New(arisim.Options{Username: "privnum", Password: "secret", TimeScale: 0.05})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	rdb := redistest.Client(t)
 	cn := e164.Parser{Region: "CN"}
 	p := pool.New(rdb, cn)
 	if _, err := p.Add(context.Background(), []pool.Entry{{Number: xNum}}); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, sim: sim, rdb: rdb, bindings: binding.New(rdb, p, cn, binding.Config{Quarantine: time.Hour}), cdrs: cdr.New(rdb, 0)}
+	h := &harness{t: t, sim: sim, rdb: rdb, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
