@@ -346,6 +346,15 @@ func (s *Sim) Connected(app string) bool {
 	return s.conns[app] != nil
 }
 
+// Replacements returns how many times a WebSocket took app over from
+// another still registered (each sent the old one ApplicationReplaced): two
+// live processes fighting over one application show up here.
+func (s *Sim) Replacements(app string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replaced[app]
+}
+
 // DropConnections closes every WebSocket from the server side, as a network
 // drop or an Asterisk restart would, without touching channels or bridges.
 // When it returns no application is registered any more.

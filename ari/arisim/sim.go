@@ -93,19 +93,21 @@ type Sim struct {
 	startedAt  time.Time
 	asteriskID string
 
-	mu              sync.Mutex
-	changed         chan struct{}
-	closed          bool
-	started         bool
-	url             string
-	srv             *http.Server
-	seq             uint64
-	channels        map[string]*channel
-	bridges         map[string]*bridge
-	playbacks       map[string]*playback
-	recordings      map[string]*recording
-	conns           map[string]*wsConn
-	allConns        map[*wsConn]struct{}
+	mu         sync.Mutex
+	changed    chan struct{}
+	closed     bool
+	started    bool
+	url        string
+	srv        *http.Server
+	seq        uint64
+	channels   map[string]*channel
+	bridges    map[string]*bridge
+	playbacks  map[string]*playback
+	recordings map[string]*recording
+	conns      map[string]*wsConn
+	allConns   map[*wsConn]struct{}
+	// replaced counts ApplicationReplaced events sent, per application.
+	replaced        map[string]int
 	trunks          map[string]string
 	rules           []endpointRule
 	defaultBehavior Behavior
@@ -183,6 +185,7 @@ func New(opts Options) *Sim {
 		recordings:      make(map[string]*recording),
 		conns:           make(map[string]*wsConn),
 		allConns:        make(map[*wsConn]struct{}),
+		replaced:        make(map[string]int),
 		trunks:          trunks,
 		defaultBehavior: def,
 		history:         newBoundedMap[ChannelInfo](opts.HistoryLimit),

@@ -43,6 +43,7 @@ func (s *Sim) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for _, app := range apps {
 		if old := s.conns[app]; old != nil {
 			s.emit([]string{app}, &evApp{Type: "ApplicationReplaced", Timestamp: s.ts()})
+			s.replaced[app]++
 		}
 		s.conns[app] = wc
 	}

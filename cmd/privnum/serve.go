@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ import (
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/dialq"
+	"github.com/privnum/privnum/lease"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -31,6 +34,8 @@ type serveConfig struct {
 	ringTimeout, drainTimeout         time.Duration
 	noBinding, expired                string
 	metricsAddr                       string
+	instance, leaseName               string
+	leaseTTL                          time.Duration
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -57,7 +62,29 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
 	f.StringVar(&sc.metricsAddr, "metrics-listen", envOr("PRIVNUM_METRICS_LISTEN", "127.0.0.1:9464"), "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
+	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
+	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
+	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
 	return cmd
+}
+
+func defaultInstance() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// leaseKey names the Redis key of the lease for sc's Asterisk and
+// application.
+func (sc serveConfig) leaseKey() string {
+	name := sc.leaseName
+	if name == "" {
+		host := sc.ariURL
+		if u, err := url.Parse(sc.ariURL); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		name = sc.app + "@" + host
+	}
+	return "pn:serve:lease:" + name
 }
 
 // serve runs call control until ctx is done, then drains. ready, if not
@@ -91,6 +118,24 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	})
 	defer app.Close()
 
+	var ls *lease.Lease
+	var leaseHeld atomic.Bool
+	failovers := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "privnum_failovers_total", Help: "Times this instance took the ARI application over from another that stopped renewing its lease.",
+	})
+	reg.MustRegister(failovers, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privnum_lease_held", Help: "1 while this instance holds the lease for its Asterisk application (active), 0 while it waits (standby).",
+		ConstLabels: prometheus.Labels{"instance": sc.instance},
+	}, func() float64 {
+		if leaseHeld.Load() {
+			return 1
+		}
+		return 0
+	}))
+	if sc.leaseTTL > 0 {
+		ls = lease.New(a.rdb, sc.leaseKey(), sc.instance, sc.leaseTTL)
+	}
+
 	if sc.metricsAddr != "" {
 		l, err := net.Listen("tcp", sc.metricsAddr)
 		if err != nil {
@@ -99,6 +144,10 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if ls != nil && !leaseHeld.Load() {
+				fmt.Fprintln(w, "standby")
+				return
+			}
 			if !client.Connected() {
 				http.Error(w, "ARI not connected", http.StatusServiceUnavailable)
 				return
@@ -109,6 +158,34 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		go srv.Serve(l)
 		defer srv.Close()
 		log.Info("metrics listening", "addr", l.Addr().String())
+	}
+
+	leaseLost := make(chan error, 1)
+	if ls != nil {
+		log.Info("standby: waiting for the lease", "lease", ls.Key(), "instance", sc.instance)
+		waited, err := ls.Acquire(ctx)
+		if err != nil {
+			log.Info("stopped while standby")
+			return nil
+		}
+		leaseHeld.Store(true)
+		if waited != "" {
+			failovers.Inc()
+			log.Warn("took over from an instance that stopped renewing its lease", "previous", waited, "lease", ls.Key())
+		}
+		hctx, stopHold := context.WithCancel(context.WithoutCancel(ctx))
+		defer func() {
+			stopHold()
+			leaseHeld.Store(false)
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ls.Release(rctx)
+			cancel()
+		}()
+		go func() {
+			if err := ls.Hold(hctx); err != nil {
+				leaseLost <- err
+			}
+		}()
 	}
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -126,10 +203,9 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	defer stopRun()
 	workers.Add(2)
 	go func() { defer workers.Done(); cbs.Run(runCtx) }()
-	host, _ := os.Hostname()
 	go func() {
 		defer workers.Done()
-		q.Run(runCtx, fmt.Sprintf("%s-%d", host, os.Getpid()), func(ctx context.Context, j dialq.Job) error {
+		q.Run(runCtx, sc.instance, func(ctx context.Context, j dialq.Job) error {
 			switch j.Kind {
 			case callback.JobKind:
 				return cbs.Dial(ctx, j.ID)
@@ -154,6 +230,13 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 			return fmt.Errorf("another privnum took over application %q on this Asterisk: %w", sc.app, err)
 		}
 		return err
+	case err := <-leaseLost:
+		// Another instance holds the application now: stop at once, without
+		// draining (its calls are the other instance's to finish).
+		log.Error("lease lost: stopping", "lease", ls.Key(), "err", err)
+		stopRun()
+		<-runErr
+		return fmt.Errorf("instance %s: %w", sc.instance, err)
 	case <-ctx.Done():
 	}
 	log.Info("draining: no new calls", "live", app.LiveCalls(), "timeout", sc.drainTimeout)

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/privnum/privnum/ari/arisim"
+	"github.com/privnum/privnum/internal/syncbuf"
+)
+
+// proc is privnum running as a process of its own.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	out  *syncbuf.Buffer
+	done chan struct{}
+}
+
+// startProc runs privnum with args in a child process (the test binary,
+// which runs main when runMainEnv is set), stopped when t ends.
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	p := &proc{t: t, cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("privnum %s output:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+// kill ends the process with SIGKILL, as a crash or a dead host would.
+func (p *proc) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.t.Fatal(err)
+	}
+	<-p.done
+}
+
+// metrics returns the text of the /metrics page at addr, "" if unreachable.
+func metrics(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func serveArgs(url string, sim *arisim.Sim, app, instance, metricsAddr string, extra ...string) []string {
+	return append([]string{"--redis", url, "--region", "CN", "serve", "--ari-url", sim.URL(),
+		"--ari-user", "u", "--ari-password", "p", "--ari-app", app, "--instance", instance,
+		"--metrics-listen", metricsAddr}, extra...)
+}
+
+func newSim(t *testing.T) *arisim.Sim {
+	t.Helper()
+	sim := arisim.New(arisim.Options{Username: "u", Password: "p", TimeScale: 0.05})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+// outbound returns the newest outbound leg to number on sim.
+func outbound(sim *arisim.Sim, number string) (arisim.ChannelInfo, bool) {
+	var last arisim.ChannelInfo
+	found := false
+	for _, ch := range append(sim.History(), sim.Channels()...) {
+		if !ch.Inbound && ch.FarNumber == number && (!found || ch.Created.After(last.Created)) {
+			last, found = ch, true
+		}
+	}
+	return last, found
+}
+
+func bridged(sim *arisim.Sim, in string) bool {
+	ch, ok := sim.Channel(in)
+	return ok && ch.BridgeID != ""
+}
+
+// TestStandbyTakesOver: a second serve for the same Asterisk application
+// waits on the lease without touching the application; when the active
+// process is killed, the standby takes the application within 3 s, adopts
+// the bridged call (its hang-up reaches the other side) and routes new
+// calls. At no point do two processes fight over the application.
+func TestStandbyTakesOver(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	c.ok("bind", "create", "--a", "13800000001", "--b", "13900000002")
+	sim := newSim(t)
+	m1, m2 := freeAddr(t), freeAddr(t)
+	active := startProc(t, serveArgs(c.url, sim, "privnum", "p1", m1)...)
+	waitOrFail(t, func() bool { return sim.Connected("privnum") && strings.Contains(metrics(m1), `privnum_lease_held{instance="p1"} 1`) })
+	startProc(t, serveArgs(c.url, sim, "privnum", "p2", m2)...)
+	waitOrFail(t, func() bool { return strings.Contains(metrics(m2), `privnum_lease_held{instance="p2"} 0`) })
+	if resp, err := http.Get("http://" + m2 + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("standby /healthz: %v %v", resp, err)
+	}
+
+	ctx := context.Background()
+	in, err := sim.InboundCall(ctx, "13800000001", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { return bridged(sim, in) })
+	if n := sim.Replacements("privnum"); n != 0 {
+		t.Fatalf("the standby took the application from a live active process (%d replacements)", n)
+	}
+
+	active.kill()
+	killed := time.Now()
+	waitOrFail(t, func() bool {
+		return sim.Connected("privnum") && strings.Contains(metrics(m2), `privnum_lease_held{instance="p2"} 1`)
+	})
+	if took := time.Since(killed); took > 3*time.Second {
+		t.Errorf("standby took the application %v after the active process died; want within 3s", took)
+	}
+	t.Logf("takeover in %v", time.Since(killed).Round(time.Millisecond))
+
+	// The adopted call: the callee hangs up, the caller's leg ends.
+	out, ok := outbound(sim, "+8613900000002")
+	if !ok {
+		t.Fatal("no outbound leg")
+	}
+	if !bridged(sim, in) {
+		t.Fatal("the bridged call did not survive the takeover")
+	}
+	if err := sim.HangupFromPeer(out.ID, 16); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := sim.WaitChannelDestroyed(wctx, in); err != nil {
+		t.Fatalf("the adopted call's caller leg was not hung up: %v", err)
+	}
+
+	// New calls route through the standby.
+	in2, err := sim.InboundCall(ctx, "13900000002", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { return bridged(sim, in2) })
+	if n := sim.Replacements("privnum"); n != 0 {
+		t.Errorf("%d application replacements: two processes fought over the application", n)
+	}
+	if !strings.Contains(metrics(m2), "privnum_failovers_total 1") {
+		t.Errorf("standby metrics lack privnum_failovers_total 1")
+	}
+}
+
+// TestTwoAsteriskShareBindings: two Asterisk boxes, each with its own serve
+// (its own ARI URL and application name), on one Redis: a call on either
+// box routes by the same bindings.
+func TestTwoAsteriskShareBindings(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	c.ok("bind", "create", "--a", "13800000001", "--b", "13900000002")
+	sims := []*arisim.Sim{newSim(t), newSim(t)}
+	apps := []string{"privnum-east", "privnum-west"}
+	for i, sim := range sims {
+		startProc(t, serveArgs(c.url, sim, apps[i], apps[i], freeAddr(t))...)
+	}
+	for i, sim := range sims {
+		waitOrFail(t, func() bool { return sim.Connected(apps[i]) })
+	}
+	ctx := context.Background()
+	for i, tc := range []struct{ from, to string }{{"13800000001", "+8613900000002"}, {"13900000002", "+8613800000001"}} {
+		sim := sims[i]
+		in, err := sim.InboundCall(ctx, tc.from, "17000000000", arisim.WithApp(apps[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitOrFail(t, func() bool { return bridged(sim, in) })
+		out, ok := outbound(sim, tc.to)
+		if !ok || out.Caller.Number != "+8617000000000" {
+			t.Errorf("box %d: outbound %+v; want %s called from the virtual number", i, out, tc.to)
+		}
+		if _, ok := outbound(sims[1-i], tc.to); ok {
+			t.Errorf("box %d's call was placed on the other box", i)
+		}
+	}
+}
