@@ -110,7 +110,9 @@ func TestStandbyTakesOver(t *testing.T) {
 	sim := newSim(t)
 	m1, m2 := freeAddr(t), freeAddr(t)
 	active := startProc(t, serveArgs(c.url, sim, "privnum", "p1", m1)...)
-	waitOrFail(t, func() bool { return sim.Connected("privnum") && strings.Contains(metrics(m1), `privnum_lease_held{instance="p1"} 1`) })
+	waitOrFail(t, func() bool {
+		return sim.Connected("privnum") && strings.Contains(metrics(m1), `privnum_lease_held{instance="p1"} 1`)
+	})
 	startProc(t, serveArgs(c.url, sim, "privnum", "p2", m2)...)
 	waitOrFail(t, func() bool { return strings.Contains(metrics(m2), `privnum_lease_held{instance="p2"} 0`) })
 	if resp, err := http.Get("http://" + m2 + "/healthz"); err != nil || resp.StatusCode != 200 {
