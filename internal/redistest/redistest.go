@@ -261,8 +261,14 @@ func freePort() (int, error) {
 }
 
 func launch(t testing.TB, bin string, port int) (Server, error) {
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	return launchArgs(t, bin, port, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "warning")
+}
+
+// launchArgs starts redis-server with args, which must make it listen on
+// 127.0.0.1:port, and waits until it accepts connections.
+func launchArgs(t testing.TB, bin string, port int, args ...string) (Server, error) {
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return Server{}, err
