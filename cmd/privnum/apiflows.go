@@ -11,6 +11,7 @@ import (
 	"github.com/privnum/privnum/api"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/device"
+	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -34,7 +35,7 @@ func deviceSecret() ([]byte, error) {
 // Calls are queued for privnum serve. Without a device secret devices is
 // nil: the device routes are not served.
 func (a *app) apiFlows(log *slog.Logger) (callbacks callbackAPI, verifications api.VerificationService, devices api.DeviceService, err error) {
-	cbs, vs, _, err := a.dialServices(log, nil)
+	cbs, vs, _, err := a.dialServices(log, nil, dialq.Config{})
 	if err != nil {
 		return callbackAPI{}, nil, nil, err
 	}

@@ -32,8 +32,11 @@ func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase
 
 // dialServices builds the callback and verification services. Without a
 // dialer (CLI, HTTP API) they queue calls for privnum serve.
-func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer) (*callback.Service, *verify.Service, *dialq.Queue, error) {
-	q := dialq.New(a.rdb, 0, log)
+//
+// qcfg tunes the dial queue for the process that takes jobs from it (serve).
+func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, qcfg dialq.Config) (*callback.Service, *verify.Service, *dialq.Queue, error) {
+	qcfg.Logger = log
+	q := dialq.NewWithConfig(a.rdb, qcfg)
 	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: publicBase()})
 	if err != nil {
 		return nil, nil, nil, usageError{err}
@@ -83,7 +86,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Start a callback from a mapped code, an order id or a QR token (placed by privnum serve)",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil)
+			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -103,7 +106,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Show a callback's state",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil)
+			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -122,7 +125,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Make an identification code stand for a callback from first to second",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil)
+			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -142,7 +145,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Remove a mapped identification code",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil)
+			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -157,7 +160,7 @@ func (a *app) verifyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "verify", Short: "Flash-call number verification"}
 	quiet := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := func() (*verify.Service, error) {
-		_, vs, _, err := a.dialServices(quiet, nil)
+		_, vs, _, err := a.dialServices(quiet, nil, dialq.Config{})
 		return vs, err
 	}
 	callerIDs := &cobra.Command{Use: "callerid", Short: "Manage the caller IDs flash calls ring from"}

@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/privnum/privnum/ari/arisim"
+	"github.com/privnum/privnum/dialq"
+	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/syncbuf"
+	"github.com/redis/go-redis/v9"
 )
 
 // proc is privnum running as a process of its own.
@@ -200,5 +205,98 @@ func TestTwoAsteriskShareBindings(t *testing.T) {
 		if _, ok := outbound(sims[1-i], tc.to); ok {
 			t.Errorf("box %d's call was placed on the other box", i)
 		}
+	}
+}
+
+// TestQueuedCallsPlacedOnceWhenAServeDies: callbacks queued from the CLI are
+// taken by one serve, which is killed after it read a batch and placed
+// some; a second serve (on another Asterisk) takes the rest over, including
+// the jobs the dead one had taken and not placed. No callback is placed
+// twice, and at most the one the dead process was placing at the moment it
+// died is lost.
+func TestQueuedCallsPlacedOnceWhenAServeDies(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	sims := []*arisim.Sim{newSim(t), newSim(t)}
+	for _, s := range sims {
+		s.SetDefaultBehavior(arisim.NoAnswer())
+	}
+	const n = 40
+	first := func(i int) string { return fmt.Sprintf("+86138%08d", i) }
+	for i := range n {
+		c.ok("callback", "map", fmt.Sprintf("C-%d", i), "--first", first(i), "--second", fmt.Sprintf("+86139%08d", i))
+	}
+	placed := func() map[string]int {
+		m := map[string]int{}
+		for _, s := range sims {
+			for _, ch := range append(s.History(), s.Channels()...) {
+				if !ch.Inbound && strings.HasPrefix(ch.FarNumber, "+86138") {
+					m[ch.FarNumber]++
+				}
+			}
+		}
+		return m
+	}
+
+	m1, m2 := freeAddr(t), freeAddr(t)
+	p1 := startProc(t, serveArgs(c.url, sims[0], "privnum", "p1", m1, "--dialq-reclaim-after", "1s")...)
+	waitOrFail(t, func() bool { return sims[0].Connected("privnum") })
+	// Queue every job while p1 is frozen, then let it run until it has
+	// placed one, and freeze it again: it holds a batch it has not placed.
+	p1.signal(syscall.SIGSTOP)
+	for i := range n {
+		c.ok("callback", "start", fmt.Sprintf("C-%d", i))
+	}
+	rdb := redistest.ClientFor(t, c.url)
+	holding := func() int64 {
+		p, err := rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{
+			Stream: dialq.Stream, Group: dialq.Group, Start: "-", End: "+", Count: 1000, Consumer: "p1",
+		}).Result()
+		if err != nil {
+			return 0
+		}
+		return int64(len(p))
+	}
+	p1.signal(syscall.SIGCONT)
+	deadline := time.Now().Add(10 * time.Second)
+	for (len(placed()) == 0 || holding() < 2) && time.Now().Before(deadline) {
+	}
+	p1.signal(syscall.SIGSTOP)
+	pend, err := rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{
+		Stream: dialq.Stream, Group: dialq.Group, Start: "-", End: "+", Count: 1000, Consumer: "p1",
+	}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(placed())
+	t.Logf("p1 placed %d, holds %d taken and not placed, when killed", before, len(pend))
+	if len(pend) == 0 {
+		t.Fatalf("p1 placed %d and held no job when it was stopped: nothing to take over", before)
+	}
+	p1.kill()
+
+	startProc(t, serveArgs(c.url, sims[1], "privnum", "p2", m2, "--dialq-reclaim-after", "1s")...)
+	waitOrFail(t, func() bool { return len(placed()) >= n-1 })
+	time.Sleep(1500 * time.Millisecond) // a second placement would show by now
+	got := placed()
+	for num, k := range got {
+		if k > 1 {
+			t.Errorf("callback to %s placed %d times", num, k)
+		}
+	}
+	if len(got) < n-1 {
+		t.Errorf("%d of %d callbacks placed", len(got), n)
+	}
+	// p2 took over every job p1 held.
+	waitOrFail(t, func() bool {
+		return strings.Contains(metrics(m2), "privnum_dialq_jobs_reclaimed_total "+strconv.Itoa(len(pend))+"\n")
+	})
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
 	}
 }

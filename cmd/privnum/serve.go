@@ -35,7 +35,7 @@ type serveConfig struct {
 	noBinding, expired                string
 	metricsAddr                       string
 	instance, leaseName               string
-	leaseTTL                          time.Duration
+	leaseTTL, reclaimAfter            time.Duration
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -65,6 +65,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
 	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
+	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
 }
 
@@ -194,9 +195,21 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	go func() { runErr <- client.Run(runCtx, app) }()
 
 	// Callbacks and flash calls requested through the API or the CLI.
-	cbs, vs, q, err := a.dialServices(log, app)
+	cbs, vs, q, err := a.dialServices(log, app, dialq.Config{MinIdle: sc.reclaimAfter})
 	if err != nil {
 		return err
+	}
+	for _, c := range []struct {
+		name, help string
+		val        func(dialq.Stats) uint64
+	}{
+		{"privnum_dialq_jobs_placed_total", "Queued callbacks and flash calls this instance committed to place.", func(s dialq.Stats) uint64 { return s.Placed }},
+		{"privnum_dialq_jobs_failed_total", "Placed jobs whose call could not be started.", func(s dialq.Stats) uint64 { return s.Failed }},
+		{"privnum_dialq_jobs_reclaimed_total", "Jobs this instance took over from another that had taken them and not placed them (usually dead).", func(s dialq.Stats) uint64 { return s.Reclaimed }},
+		{"privnum_dialq_jobs_lost_total", "Jobs this instance had taken but found taken over by another before it could place them.", func(s dialq.Stats) uint64 { return s.Lost }},
+		{"privnum_dialq_jobs_dropped_total", "Jobs dropped because they were too old to place or unreadable.", func(s dialq.Stats) uint64 { return s.Dropped }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(c.val(q.Stats())) }))
 	}
 	var workers sync.WaitGroup
 	defer workers.Wait()
@@ -205,7 +218,9 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	go func() { defer workers.Done(); cbs.Run(runCtx) }()
 	go func() {
 		defer workers.Done()
-		q.Run(runCtx, sc.instance, func(ctx context.Context, j dialq.Job) error {
+		// ctx, not runCtx: a draining process takes no more jobs (another
+		// serve takes them over).
+		q.Run(ctx, sc.instance, func(ctx context.Context, j dialq.Job) error {
 			switch j.Kind {
 			case callback.JobKind:
 				return cbs.Dial(ctx, j.ID)
