@@ -300,3 +300,49 @@ func (p *proc) signal(sig syscall.Signal) {
 		p.t.Fatal(err)
 	}
 }
+
+// TestSentinelURL drives the CLI (pool add, bind create, route), `serve`
+// (a bridged call) and `api` (a binding created over HTTP) through a
+// redis+sentinel:// URL: a master, its replica and a Sentinel.
+func TestSentinelURL(t *testing.T) {
+	if redistest.Clustered() {
+		t.Skip("starts a Sentinel of its own; runs once, in the single-server pass")
+	}
+	s := redistest.StartSentinel(t)
+	c := cli{t: t, url: s.URL}
+	c.ok("pool", "add", "17000000000")
+	var b struct{ ID, X string }
+	c.json(&b, "--durability", "replica", "bind", "create", "--a", "13800000001", "--b", "13900000002")
+	var r struct{ Action, Target string }
+	c.json(&r, "route", "--x", b.X, "--caller", "13900000002")
+	if r.Action != "connect" || r.Target != "+8613800000001" {
+		t.Fatalf("route over sentinel = %+v", r)
+	}
+
+	sim := newSim(t)
+	startProc(t, serveArgs(s.URL, sim, "privnum", "p1", freeAddr(t))...)
+	waitOrFail(t, func() bool { return sim.Connected("privnum") })
+	in, err := sim.InboundCall(context.Background(), "13800000001", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { return bridged(sim, in) })
+
+	var key struct{ Secret string }
+	c.json(&key, "apikey", "create", "--name", "app", "--scope", "bindings")
+	listen := freeAddr(t)
+	startProc(t, "--redis", s.URL, "--region", "CN", "api", "--listen", listen)
+	var resp *http.Response
+	waitOrFail(t, func() bool {
+		req, _ := http.NewRequest("POST", "http://"+listen+"/v1/bindings", strings.NewReader(`{"a":"13700000001","b":"13600000002","ttl_seconds":600}`))
+		req.Header.Set("Authorization", "Bearer "+key.Secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = http.DefaultClient.Do(req)
+		return err == nil
+	})
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || !strings.Contains(string(body), `"x":"+8617000000000"`) {
+		t.Fatalf("POST /v1/bindings over sentinel: %d %s", resp.StatusCode, body)
+	}
+}

@@ -199,20 +199,3 @@ func TestCLIDurability(t *testing.T) {
 	c.ok("--durability", "replica", "bind", "release", b.ID)
 }
 
-// TestCLIOverSentinel drives pool add, bind create and route through a
-// redis+sentinel:// URL (a master, its replica and a Sentinel).
-func TestCLIOverSentinel(t *testing.T) {
-	if redistest.Clustered() {
-		t.Skip("starts a Sentinel of its own; runs once, in the single-server pass")
-	}
-	s := redistest.StartSentinel(t)
-	c := cli{t: t, url: s.URL}
-	c.ok("pool", "add", "17000000000")
-	var b struct{ ID, X string }
-	c.json(&b, "--durability", "replica", "bind", "create", "--a", "13800000001", "--b", "13900000002")
-	var r struct{ Action, Target string }
-	c.json(&r, "route", "--x", b.X, "--caller", "13900000002")
-	if r.Action != "connect" || r.Target != "+8613800000001" {
-		t.Fatalf("route over sentinel = %+v", r)
-	}
-}
