@@ -198,4 +198,3 @@ func TestCLIDurability(t *testing.T) {
 	}
 	c.ok("--durability", "replica", "bind", "release", b.ID)
 }
-
