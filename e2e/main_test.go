@@ -81,15 +81,15 @@ func asteriskPrefix(t *testing.T) string {
 
 // Env is one switch with privnum beside it and the SIP peers.
 type Env struct {
-	t       *testing.T // the test the processes belong to
-	Ast     *Asterisk
-	Trunk   *UA // sends calls in on trunk-in (callers A, B, strangers)
-	Carrier *UA // receives the hidden legs
-	Bench   *UA // sends the floor-measurement calls (e2e-bench)
-	Redis   string
-	Serve   *Proc
-	Metrics string // privnum serve's /metrics and /healthz address
-	Min     *MinARI
+	t         *testing.T // the test the processes belong to
+	Ast       *Asterisk
+	Trunk     *UA // sends calls in on trunk-in (callers A, B, strangers)
+	Carrier   *UA // receives the hidden legs
+	Bench     *UA // sends the floor-measurement calls (e2e-bench)
+	Redis     string
+	Serve     *Proc
+	Metrics   string // privnum serve's /metrics and /healthz address
+	Min       *MinARI
 	serveArgs []string
 }
 

@@ -19,9 +19,9 @@ import (
 // legs Asterisk dials on the carrier endpoint). It listens on its own
 // loopback address and records every message it receives, per call.
 type UA struct {
-	name   string
-	ip     string
-	port   int
+	name    string
+	ip      string
+	port    int
 	switch_ string // Asterisk's SIP address, host:port
 
 	ua  *sipgo.UserAgent
