@@ -46,7 +46,7 @@ func TestE2E(t *testing.T) {
 		if st := in.Final(t, 5*time.Second); st != 200 {
 			t.Fatalf("caller got %d, want 200: %s", st, in.Trace())
 		}
-		e.waitBridged(t, 1)
+		e.waitBridged(t, in.SentAt(), 1)
 		in.Hangup(t)
 		if !out.WaitEnded(3 * time.Second) {
 			t.Fatalf("caller's BYE did not reach B: %s", out.Trace())
@@ -66,7 +66,7 @@ func TestE2E(t *testing.T) {
 		if st := in.Final(t, 5*time.Second); st != 200 {
 			t.Fatalf("caller got %d, want 200: %s", st, in.Trace())
 		}
-		e.waitBridged(t, 1)
+		e.waitBridged(t, in.SentAt(), 1)
 		out.Hangup(t) // A hangs up: B's leg ends
 		if !in.WaitEnded(3 * time.Second) {
 			t.Fatalf("A's BYE did not reach B: %s", in.Trace())
@@ -165,7 +165,7 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("caller got %d, want 200: %s", st, in.Trace())
 		}
 		out := e.Carrier.WaitInvite(t, e164(p.B), in.SentAt(), time.Second)
-		e.waitBridged(t, 1)
+		e.waitBridged(t, in.SentAt(), 1)
 
 		e.Serve.Kill()
 		// While no privnum is connected, new calls are refused at once
@@ -222,7 +222,7 @@ func TestE2E(t *testing.T) {
 			outs[i] = got[0]
 		}
 		t.Logf("%d calls on one X answered in %v", n, time.Since(start).Round(time.Millisecond))
-		e.waitBridged(t, n)
+		e.waitBridged(t, start, n)
 		// Each B hangs up in turn: exactly its own A's call ends.
 		for i := range ps {
 			outs[i].Hangup(t)
@@ -315,7 +315,7 @@ func TestE2E(t *testing.T) {
 		}) {
 			t.Fatalf("callback state %q, want bridged", cb.State)
 		}
-		e.waitBridged(t, 1)
+		e.waitBridged(t, start, 1)
 		second.Hangup(t)
 		if !first.WaitEnded(3 * time.Second) {
 			t.Fatalf("second party's hang-up did not reach the first: %s", first.Trace())
@@ -331,7 +331,38 @@ func TestE2E(t *testing.T) {
 		checkShownOnly(t, "second party", second, x, p.A)
 	})
 
+	// The control: the same trunk options without privnum. A static Dial()
+	// passes A's caller ID on, and the carrier UA sees it: the checks above
+	// look at what really arrives.
+	t.Run("control_static_Dial_shows_the_caller", func(t *testing.T) {
+		p := newParties()
+		e.Carrier.SetPolicy(e164(p.B), AutoBusy)
+		in := e.Bench.Invite(t, p.A, "9"+p.B)
+		out := e.Carrier.WaitInvite(t, e164(p.B), in.SentAt(), 5*time.Second)
+		in.Final(t, 5*time.Second)
+		if from := out.Invite().From(); !sameNumber(from.Address.User, p.A) || !strings.Contains(out.Msgs()[0].Text, p.A) {
+			t.Errorf("control call: carrier INVITE From %s, want A's number %s (Dial() passes it on)", from.Value(), p.A)
+		}
+	})
+
 	t.Run("call_setup_latency", func(t *testing.T) { measureSetup(t, e) })
+
+	t.Logf("identity checks: %d legs checked, %d re-INVITE/UPDATE received after an answer (each checked for real numbers and identity headers)",
+		legsChecked.Load(), updatesSeen.Load())
+
+	// For the record: what privnum and Asterisk complained about.
+	for _, l := range strings.Split(e.ServeLogs(), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Logf("privnum: %s", l)
+		}
+	}
+	ready := false
+	for _, l := range strings.Split(e.Ast.LogTail(1<<30), "\n") {
+		ready = ready || strings.Contains(l, "Asterisk Ready")
+		if ready && (strings.Contains(l, "WARNING[") || strings.Contains(l, "ERROR[")) {
+			t.Logf("asterisk: %s", l)
+		}
+	}
 }
 
 func hasStatus(code int) func(c *Call) bool {
@@ -385,8 +416,11 @@ func checkNotShown(t *testing.T, who string, c *Call, x string, hidden ...string
 	checkMsgs(t, who, c, x, hidden)
 }
 
+var legsChecked, updatesSeen atomic.Int64
+
 func checkMsgs(t *testing.T, who string, c *Call, x string, hidden []string) {
 	t.Helper()
+	legsChecked.Add(1)
 	updates := 0
 	for i, m := range c.Msgs() {
 		for _, h := range hidden {
@@ -412,6 +446,7 @@ func checkMsgs(t *testing.T, who string, c *Call, x string, hidden []string) {
 			}
 		}
 	}
+	updatesSeen.Add(int64(updates))
 	if updates > 0 {
 		t.Logf("%s: received %d re-INVITE/UPDATE after the answer (checked: no real number)", who, updates)
 	}
@@ -421,9 +456,9 @@ func checkMsgs(t *testing.T, who string, c *Call, x string, hidden []string) {
 }
 
 // waitBridged waits until Asterisk holds at least n of privnum's bridges
-// with both parties in them, and a moment more for any re-INVITE or UPDATE
+// created since since with both parties in them, and a moment more for any re-INVITE or UPDATE
 // the bridge would send.
-func (e *Env) waitBridged(t *testing.T, n int) {
+func (e *Env) waitBridged(t *testing.T, since time.Time, n int) {
 	t.Helper()
 	var got int
 	ok := waitFor(5*time.Second, func() bool {
@@ -438,13 +473,18 @@ func (e *Env) waitBridged(t *testing.T, n int) {
 		var bridges []struct {
 			ID       string   `json:"id"`
 			Channels []string `json:"channels"`
+			Created  string   `json:"creationtime"`
 		}
 		if json.Unmarshal(b, &bridges) != nil {
 			return false
 		}
 		got = 0
 		for _, br := range bridges {
-			if strings.HasPrefix(br.ID, "privnum-") && len(br.Channels) == 2 {
+			created, err := time.Parse("2006-01-02T15:04:05.000-0700", br.Created)
+			if err != nil {
+				t.Fatalf("bridge %s: creationtime %q: %v", br.ID, br.Created, err)
+			}
+			if strings.HasPrefix(br.ID, "privnum-") && len(br.Channels) == 2 && !created.Before(since.Truncate(time.Millisecond)) {
 				got++
 			}
 		}

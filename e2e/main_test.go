@@ -89,8 +89,17 @@ type Env struct {
 	Redis     string
 	Serve     *Proc
 	Metrics   string // privnum serve's /metrics and /healthz address
-	Min       *MinARI
 	serveArgs []string
+	served    []*Proc // every privnum serve started, in order
+}
+
+// ServeLogs is the output of every privnum serve run so far.
+func (e *Env) ServeLogs() string {
+	var b strings.Builder
+	for _, p := range e.served {
+		b.WriteString(p.Output())
+	}
+	return b.String()
 }
 
 func startEnv(t *testing.T) *Env {
@@ -146,6 +155,7 @@ func (e *Env) Bind(t *testing.T, x, a, b string, extra ...string) {
 func (e *Env) StartServe(t *testing.T) {
 	t.Helper()
 	e.Serve = startProc(e.t, privnumBin, append([]string{"--redis", e.Redis, "--region", "CN"}, e.serveArgs...)...)
+	e.served = append(e.served, e.Serve)
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if res, err := http.Get("http://" + e.Metrics + "/healthz"); err == nil {

@@ -10,7 +10,7 @@ import (
 // setupRounds is how many calls each way of connecting is measured with
 // (after warmUp calls that are not counted).
 const (
-	setupRounds = 11
+	setupRounds = 21
 	warmUp      = 2
 )
 
@@ -34,27 +34,41 @@ func measureSetup(t *testing.T, e *Env) {
 	x := newParties().X
 	e.Privnum(t, "pool", "add", x)
 	startMinARI(t, e.Ast.HTTP, e164(x))
+	// privnum's bindings, made beforehand so that no CLI process runs
+	// during the measured calls.
+	type pair struct{ a, b string }
+	var pairs []pair
+	for range warmUp + setupRounds {
+		p := newParties()
+		e.Privnum(t, "bind", "create", "--a", p.A, "--b", p.B, "--x", x)
+		pairs = append(pairs, pair{p.A, p.B})
+	}
 
 	type way struct {
 		name  string
-		place func(b string) *Call
+		place func(round int) (in *Call, b string)
 		got   []time.Duration
 	}
+	bench := func(prefix string) func(int) (*Call, string) {
+		return func(int) (*Call, string) {
+			p := newParties()
+			e.Carrier.SetPolicy(e164(p.B), AutoBusy)
+			return e.Bench.Invite(t, p.A, prefix+p.B), p.B
+		}
+	}
 	ways := []*way{
-		{name: "static Dial()", place: func(b string) *Call { return e.Bench.Invite(t, newParties().A, "9"+b) }},
-		{name: "minimal ARI app", place: func(b string) *Call { return e.Bench.Invite(t, newParties().A, "8"+b) }},
-		{name: "privnum", place: func(b string) *Call {
-			a := newParties().A
-			e.Privnum(t, "bind", "create", "--a", a, "--b", b, "--x", x)
-			return e.Trunk.Invite(t, a, x)
+		{name: "static Dial()", place: bench("9")},
+		{name: "minimal ARI app", place: bench("8")},
+		{name: "privnum", place: func(round int) (*Call, string) {
+			p := pairs[round]
+			e.Carrier.SetPolicy(e164(p.b), AutoBusy)
+			return e.Trunk.Invite(t, p.a, x), p.b
 		}},
 	}
 	for round := 0; round < warmUp+setupRounds; round++ {
 		for i := range ways {
 			w := ways[(i+round)%len(ways)] // rotate who goes first
-			b := newParties().B
-			e.Carrier.SetPolicy(e164(b), AutoBusy)
-			in := w.place(b)
+			in, b := w.place(round)
 			out := e.Carrier.WaitInvite(t, e164(b), in.SentAt(), 5*time.Second)
 			if st := in.Final(t, 5*time.Second); st < 400 {
 				t.Fatalf("%s: caller got %d, want the carrier's busy: %s", w.name, st, in.Trace())
