@@ -73,9 +73,18 @@ func writeConfig(t *testing.T, prefix, dir string, sipPort, httpPort, carrierPor
 			t.Fatal(err)
 		}
 	}
-	sounds := filepath.Join(lib, "sounds")
-	if _, err := os.Stat(filepath.Join(sounds, "en", "ss-noservice.gsm")); err != nil {
-		sounds = "/usr/share/asterisk/sounds" // Debian's asterisk-core-sounds-en
+	// The core sounds in GSM: the installation's own, or Debian's
+	// asterisk-core-sounds-en-gsm.
+	sounds := ""
+	for _, d := range []string{filepath.Join(lib, "sounds"), "/usr/share/asterisk/sounds"} {
+		if _, err := os.Stat(filepath.Join(d, "en", "ss-noservice.gsm")); err == nil {
+			sounds = d
+			break
+		}
+	}
+	if sounds == "" {
+		t.Fatalf("no core sounds (en/ss-noservice.gsm) in %s or /usr/share/asterisk/sounds: unpack asterisk-core-sounds-en-gsm-current.tar.gz into %s/en, or apt-get install asterisk-core-sounds-en-gsm",
+			filepath.Join(lib, "sounds"), filepath.Join(lib, "sounds"))
 	}
 	if err := os.Symlink(sounds, filepath.Join(data, "sounds")); err != nil {
 		t.Fatal(err)
