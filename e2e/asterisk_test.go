@@ -145,16 +145,11 @@ debug = 0
 messages.log => notice,warning,error,verbose
 `,
 		// autoload=no with privnum-modules.conf: the drop-in's module list
-		// is what this test runs on. Below it, what the list lacks on
-		// Asterisk 22.10.1, and what only the floor measurements need.
+		// is what this test runs on, plus what only the floor measurements
+		// need.
 		"modules.conf": `[modules]
 autoload=no
 #include privnum-modules.conf
-; Not in privnum-modules.conf, needed on Asterisk 22.10.1:
-; res_ari depends on res_websocket_client (without it no ARI module loads);
-; the stock announcements are GSM files and the trunks speak ulaw/alaw.
-load = res_websocket_client.so
-load = codec_gsm.so
 ; only for the static Dial() floor measurement:
 load = app_dial.so
 `,
