@@ -58,7 +58,7 @@ type ChannelStateChange struct {
 // 1 unallocated, 21 rejected, 34/38/27/3/20 congestion or unavailable.
 type ChannelDestroyed struct {
 	EventBase
-	Cause     int     `json:"cause"`
+	Cause     Cause   `json:"cause"`
 	CauseTxt  string  `json:"cause_txt"`
 	TechCause int     `json:"tech_cause,omitempty"` // e.g. the SIP status
 	Channel   Channel `json:"channel"`
@@ -68,7 +68,7 @@ type ChannelDestroyed struct {
 // when the caller hangs up (cause 127 on a SIP CANCEL).
 type ChannelHangupRequest struct {
 	EventBase
-	Cause     int     `json:"cause,omitempty"`
+	Cause     Cause   `json:"cause,omitempty"`
 	TechCause int     `json:"tech_cause,omitempty"`
 	Soft      bool    `json:"soft,omitempty"`
 	Channel   Channel `json:"channel"`

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type Switch interface {
 	RecordBridge(ctx context.Context, bridgeID string, r ari.RecordRequest) (ari.LiveRecording, error)
 	Application(ctx context.Context, name string) (ari.Application, error)
 }
+
+// errDuplicate means a call id is already in progress.
+var errDuplicate = errors.New("call id already in progress")
 
 // Router says where a call goes. *binding.Service implements it.
 type Router interface {
@@ -135,6 +139,13 @@ const outboundTag = "privnum-out"
 // app needs to take the call up again.
 const bridgePrefix = "privnum-"
 
+// Our ids in Asterisk, all derived from the call id.
+func (c *call) legID(side string) string { return "privnum-" + c.id + "-" + side }
+func (c *call) bridgeID() string         { return bridgePrefix + c.id }
+func (c *call) playbackID(what string) string {
+	return c.id + "-" + what
+}
+
 func newID() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -143,6 +154,14 @@ func newID() string {
 
 // App runs call control for one Stasis application. It implements
 // ari.Handler.
+//
+// Every call has one owner: a serial queue (see serial) that runs, one at a
+// time and in order, everything that may change the call — its ARI events,
+// the results of its REST requests, its timers, and requests from outside
+// (Drain, resync). REST requests run in goroutines of their own with the
+// call's lifetime context, cancelled when the call starts tearing down, and
+// send their results back to the owner. The App's lock guards only the
+// registry that finds a call by id, channel or bridge.
 type App struct {
 	sw     Switch
 	router Router
@@ -155,9 +174,10 @@ type App struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
+	mu        sync.Mutex // guards the fields below: the registry, not calls
+	closed    bool
 	calls     map[string]*call // by call id
-	byChannel map[string]*call
+	byChannel map[string]*call // by leg and bridge id
 	flashes   map[string]*time.Timer // verification flash calls by channel
 	draining  bool
 	idle      chan struct{} // closed when draining and no call is left
@@ -182,13 +202,85 @@ func (a *App) LiveCalls() int {
 	return len(a.calls)
 }
 
-// goTrack runs f in a goroutine that Close waits for.
-func (a *App) goTrack(f func()) {
+// spawn runs f in a goroutine that Close waits for; after Close it does
+// nothing.
+func (a *App) spawn(f func()) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
 	a.wg.Add(1)
+	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
 		f()
 	}()
+}
+
+// lookup returns the call that owns a channel or bridge id.
+func (a *App) lookup(id string) *call {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.byChannel[id]
+}
+
+// index makes ids find c.
+func (a *App) index(c *call, ids ...string) {
+	a.mu.Lock()
+	for _, id := range ids {
+		a.byChannel[id] = c
+	}
+	a.mu.Unlock()
+}
+
+// register adds a new call to the registry; it fails while draining or
+// when the id is taken.
+func (a *App) register(c *call, ids ...string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.draining || a.closed {
+		return ErrDraining
+	}
+	if _, dup := a.calls[c.id]; dup {
+		return errDuplicate
+	}
+	a.calls[c.id] = c
+	for _, id := range ids {
+		a.byChannel[id] = c
+	}
+	return nil
+}
+
+// unregister removes a finished call and tells Drain when the last is gone.
+func (a *App) unregister(c *call, ids ...string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.calls, c.id)
+	for _, id := range ids {
+		if a.byChannel[id] == c {
+			delete(a.byChannel, id)
+		}
+	}
+	if a.draining && len(a.calls) == 0 && a.idle != nil {
+		select {
+		case <-a.idle:
+		default:
+			close(a.idle)
+		}
+	}
+	return len(a.calls)
+}
+
+// liveCalls returns the registered calls.
+func (a *App) liveCalls() []*call {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*call, 0, len(a.calls))
+	for _, c := range a.calls {
+		out = append(out, c)
+	}
+	return out
 }
 
 // Drain stops taking new calls (they are refused with congestion, so the
@@ -211,28 +303,30 @@ func (a *App) Drain(ctx context.Context) int {
 		return 0
 	case <-ctx.Done():
 	}
-	a.mu.Lock()
-	var cut []*call
-	for _, c := range a.calls {
-		cut = append(cut, c)
-	}
-	a.mu.Unlock()
+	cut := a.liveCalls()
 	for _, c := range cut {
-		a.endCall(c, "system")
+		c.do(func() { c.teardown(endBy{by: "system"}) })
 	}
 	return len(cut)
 }
 
-// Close cancels outstanding REST calls and waits for the App's goroutines.
+// Close cancels outstanding REST calls, stops the calls' timers and waits
+// for the App's goroutines. Nothing runs for a call after it returns.
 func (a *App) Close() {
-	a.cancel()
-	a.wg.Wait()
 	a.mu.Lock()
-	for _, c := range a.calls {
-		c.stopTimers()
-	}
+	a.closed = true
 	for _, t := range a.flashes {
 		t.Stop()
 	}
+	calls := make([]*call, 0, len(a.calls))
+	for _, c := range a.calls {
+		calls = append(calls, c)
+	}
 	a.mu.Unlock()
+	a.cancel()
+	for _, c := range calls {
+		c.cancel()
+		c.q.stop()
+	}
+	a.wg.Wait()
 }

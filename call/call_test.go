@@ -45,6 +45,11 @@ type harness struct {
 	app      *call.App
 	client   *ari.Client
 	stop     func()
+	// wrap, when set, stands between the App and the ARI client (to slow a
+	// request down, say).
+	wrap func(call.Switch) call.Switch
+	// journal notes the App's channel requests.
+	journal *journal
 }
 
 func newHarness(t *testing.T) *harness {
@@ -82,9 +87,14 @@ func (h *harness) start() {
 	h.reg = prometheus.NewRegistry()
 	h.metrics = call.NewMetrics(h.reg)
 	h.client = client
-	h.app = call.New(client, h.bindings, h.cdrs, call.Config{
+	h.journal = &journal{Switch: client}
+	var sw call.Switch = h.journal
+	if h.wrap != nil {
+		sw = h.wrap(sw)
+	}
+	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
 		Application: "privnum", RingTimeout: 8 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(testLog, nil)), Metrics: h.metrics,
+		Logger: slog.New(slog.NewTextHandler(call.WarnLog{}, &slog.HandlerOptions{Level: slog.LevelWarn})), Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -186,6 +196,7 @@ func (h *harness) waitDestroyed(id string) arisim.ChannelInfo {
 	defer cancel()
 	ch, err := h.sim.WaitChannelDestroyed(ctx, id)
 	if err != nil {
+		h.t.Logf("live calls: %v\nrequests about %s:\n%s", h.app.DebugCalls(), id, h.journal.about(id))
 		h.t.Fatalf("channel %s not destroyed: %v", id, err)
 	}
 	return ch

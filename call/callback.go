@@ -52,15 +52,16 @@ type CallbackRequest struct {
 	// Record records the bridged call.
 	Record bool
 	// Report receives the state changes from calling-first to completed or
-	// failed (with a reason such as "first_busy" or "second_no_answer"). It
-	// is called from the App's goroutines and must not block.
+	// failed (with a reason such as "first_busy" or "second_no_answer"),
+	// one at a time and in the order the call went through them. It must
+	// not block: the call waits for it.
 	Report func(state CallbackState, reason string)
 }
 
 // Callback calls the first party; when it answers it hears a short prompt
 // while the second party is called; when the second answers both are
-// bridged. It returns once the first leg is being dialed; the outcome
-// arrives through Report.
+// bridged. It returns once the first leg is being dialed (or could not
+// be); the outcome arrives through Report.
 func (a *App) Callback(ctx context.Context, r CallbackRequest) error {
 	if r.ID == "" {
 		r.ID = newID()
@@ -68,70 +69,102 @@ func (a *App) Callback(ctx context.Context, r CallbackRequest) error {
 	if r.Report == nil {
 		r.Report = func(CallbackState, string) {}
 	}
-	c := &call{
-		id: r.ID, callback: true, report: r.Report, phase: dialingFirst, start: time.Now(),
-		x: r.X, caller: r.First, callee: r.Second,
-		route: binding.Route{Action: binding.Connect, Target: r.Second, X: r.X, BindingID: r.BindingID,
-			RingTimeout: r.RingTimeout, MaxDuration: r.MaxDuration, Record: r.Record},
+	c := a.newCall(r.ID)
+	c.callback, c.report, c.phase = true, r.Report, dialingFirst
+	c.x, c.caller, c.callee = r.X, r.First, r.Second
+	c.route = binding.Route{Action: binding.Connect, Target: r.Second, X: r.X, BindingID: r.BindingID,
+		RingTimeout: r.RingTimeout, MaxDuration: r.MaxDuration, Record: r.Record}
+	c.inbound = c.legID("a")
+	if err := a.register(c, c.inbound); err != nil {
+		c.cancel()
+		if errors.Is(err, errDuplicate) {
+			return fmt.Errorf("callback %s is already in progress", c.id)
+		}
+		return err
 	}
-	c.inbound = "privnum-" + c.id + "-a"
-	a.mu.Lock()
-	if a.draining {
-		a.mu.Unlock()
-		return ErrDraining
-	}
-	if _, dup := a.calls[c.id]; dup {
-		a.mu.Unlock()
-		return fmt.Errorf("callback %s is already in progress", c.id)
-	}
-	a.calls[c.id] = c
-	a.byChannel[c.inbound] = c
-	a.mu.Unlock()
 	a.cfg.Metrics.setLive(a.LiveCalls())
-	c.report(CallbackCallingFirst, "")
 
 	ring := r.RingTimeout
 	if ring <= 0 {
 		ring = a.cfg.RingTimeout
 	}
-	_, err := a.sw.Originate(ctx, ari.OriginateRequest{
+	req := ari.OriginateRequest{
 		Endpoint:  expand(a.cfg.EndpointTemplate, r.First),
 		ChannelID: c.inbound,
 		CallerID:  expand(a.cfg.CallerIDTemplate, r.X),
 		Timeout:   ring,
 		App:       a.cfg.Application,
 		AppArgs:   callbackTag + "," + c.id,
-	})
-	if err != nil {
-		a.log.Warn("callback: originate failed", "call", c.id, "first", e164.Mask(r.First), "err", err)
-		a.mu.Lock()
-		c.reason = "first_failed"
-		a.mu.Unlock()
-		a.legGone(c, c.inbound, 34)
-		return fmt.Errorf("callback %s: calling the first party: %w", c.id, err)
 	}
-	return nil
+	result := make(chan error, 1)
+	c.do(func() {
+		c.report(CallbackCallingFirst, "")
+		c.async(func(ctx context.Context) error {
+			_, err := a.sw.Originate(ctx, req)
+			return err
+		}, func(err error) {
+			if errors.Is(err, context.Canceled) && c.phase == ending {
+				// The callback ended (the first party was busy, say) before
+				// the answer to the request came: it was placed, and its
+				// outcome is reported.
+				err = nil
+			}
+			result <- err
+			c.firstOriginated(err)
+		})
+	})
+	select {
+	case err := <-result:
+		if err != nil {
+			return fmt.Errorf("callback %s: calling the first party: %w", c.id, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.ctx.Done():
+		return ErrDraining // closed
+	}
 }
 
-// firstAnswered continues a callback once its first party answered.
-func (a *App) firstAnswered(channelID string) {
-	a.mu.Lock()
-	c := a.byChannel[channelID]
-	if c == nil || c.phase != dialingFirst {
-		a.mu.Unlock()
-		if c == nil {
-			a.goTrack(func() { a.hangup(channelID, "normal") })
+// firstOriginated continues once Asterisk answered the request to call a
+// callback's first party.
+func (c *call) firstOriginated(err error) {
+	if c.inGone {
+		return
+	}
+	if err != nil {
+		c.a.log.Warn("callback: originate failed", "call", c.id, "first", e164.Mask(c.caller), "err", err)
+		if c.phase != ending {
+			c.reason = "first_failed"
 		}
+		c.legGone(c.inbound, ari.CauseCongestion)
+		return
+	}
+	if c.phase == ending {
+		c.hangupLeg(c.inbound, "normal")
+	}
+}
+
+// firstAnswered continues a callback once its first party answered: the
+// prompt, then the second party.
+func (c *call) firstAnswered() {
+	if c.phase != dialingFirst {
 		return
 	}
 	c.phase = routing
-	a.mu.Unlock()
-	a.goTrack(func() {
-		if _, err := a.sw.Play(a.ctx, c.inbound, c.id+"-prompt", a.cfg.Announcements.Connecting, "tone:ring"); err != nil && !errors.Is(err, ari.ErrNotFound) {
-			a.log.Warn("callback: prompt failed", "call", c.id, "err", err)
+	in, pb, media := c.inbound, c.playbackID("prompt"), c.a.cfg.Announcements.Connecting
+	c.async(func(ctx context.Context) error {
+		_, err := c.a.sw.Play(ctx, in, pb, media, "tone:ring")
+		return err
+	}, func(err error) {
+		if err != nil && !gone(err) {
+			c.a.log.Warn("callback: prompt failed", "call", c.id, "err", err)
+		}
+		if c.phase != routing {
+			return // the first party hung up meanwhile
 		}
 		c.report(CallbackCallingSecond, "")
-		a.dialSecond(c, c.route)
+		c.dialSecond(c.route)
 	})
 }
 
@@ -142,11 +175,11 @@ func (a *App) firstAnswered(channelID string) {
 func (a *App) Flash(ctx context.Context, number, callerID string) error {
 	id := "privnum-flash-" + newID()
 	a.mu.Lock()
-	if a.draining {
+	if a.draining || a.closed {
 		a.mu.Unlock()
 		return ErrDraining
 	}
-	a.flashes[id] = time.AfterFunc(a.cfg.FlashTimeout, func() { a.hangup(id, "normal") })
+	a.flashes[id] = time.AfterFunc(a.cfg.FlashTimeout, func() { a.spawn(func() { a.hangup(id, "normal") }) })
 	a.mu.Unlock()
 	_, err := a.sw.Originate(ctx, ari.OriginateRequest{
 		Endpoint:  expand(a.cfg.EndpointTemplate, number),
@@ -189,7 +222,7 @@ func (a *App) flashEvent(ev ari.Event) bool {
 	_, ok := a.flashes[id]
 	a.mu.Unlock()
 	if ok && hangup {
-		a.goTrack(func() { a.hangup(id, "normal") })
+		a.spawn(func() { a.hangup(id, "normal") })
 	}
 	return ok
 }

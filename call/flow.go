@@ -27,9 +27,18 @@ const (
 	ending                    // one leg is gone; tearing down
 )
 
-// call is one inbound call and its hidden leg. Its fields are guarded by
-// App.mu.
+// call is one call: the inbound leg (a callback's first leg) and the hidden
+// leg. Its fields belong to its owner, q: only functions run through c.do
+// read or change them.
 type call struct {
+	a *App
+	q serial
+	// ctx is the call's lifetime: every request made for the call uses it,
+	// and it is cancelled as soon as the call starts tearing down, so a
+	// hang-up cancels an originate or a playback still in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	id        string
 	inbound   string
 	outbound  string
@@ -42,8 +51,8 @@ type call struct {
 	start, answer time.Time
 	inGone        bool
 	outGone       bool
-	cause         int    // hang-up cause of the first leg to end
-	hangupBy      string // caller, callee or system
+	cause         ari.Cause // hang-up cause of the first leg to end
+	hangupBy      string    // caller, callee or system
 	disposition   cdr.Disposition
 	reason        string
 	recording     string
@@ -51,9 +60,31 @@ type call struct {
 	guardTimer    *time.Timer
 
 	// callback marks a call privnum placed to both parties; report
-	// receives its state changes.
+	// receives its state changes, in order, from the owner.
 	callback bool
 	report   func(state CallbackState, reason string)
+}
+
+// newCall returns a call with its owner and lifetime context.
+func (a *App) newCall(id string) *call {
+	ctx, cancel := context.WithCancel(a.ctx)
+	c := &call{a: a, id: id, ctx: ctx, cancel: cancel, start: time.Now()}
+	c.q.a = a
+	return c
+}
+
+// do hands f to the call's owner.
+func (c *call) do(f func()) { c.q.do(f) }
+
+// async runs req in a goroutine of its own with the call's lifetime context
+// and hands its error to then, on the owner.
+func (c *call) async(req func(ctx context.Context) error, then func(error)) {
+	c.a.spawn(func() {
+		err := req(c.ctx)
+		if then != nil {
+			c.do(func() { then(err) })
+		}
+	})
 }
 
 func (c *call) stopTimers() {
@@ -65,15 +96,20 @@ func (c *call) stopTimers() {
 	}
 }
 
+// after runs f on the owner in d; the timer is returned for stopping.
+func (c *call) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { c.do(f) })
+}
+
 // legsGone reports whether every leg of the call has left.
 func (c *call) legsGone() bool {
 	return c.inGone && (c.outbound == "" || c.outGone)
 }
 
-// leg names one leg of a call.
-type leg struct {
-	c  *call
-	id string
+// gone tells whether a REST error means the channel, bridge or playback is
+// no longer there, or the request was cancelled because the call ended.
+func gone(err error) bool {
+	return errors.Is(err, ari.ErrNotFound) || errors.Is(err, context.Canceled)
 }
 
 // Connected resynchronises with Asterisk after each (re)connection: legs
@@ -90,54 +126,34 @@ func (a *App) Connected(ctx context.Context) {
 	for _, id := range app.ChannelIDs {
 		present[id] = true
 	}
-	a.mu.Lock()
-	var gone []leg
-	for _, c := range a.calls {
-		// A ringing leg joins the app only when it answers: a callback's
-		// first leg while it rings, the hidden leg until it answers.
-		if !c.inGone && c.phase != dialingFirst && !present[c.inbound] {
-			gone = append(gone, leg{c, c.inbound})
-		}
-		if c.outbound != "" && !c.outGone && c.phase >= answering && !present[c.outbound] {
-			gone = append(gone, leg{c, c.outbound})
-		}
+	for _, c := range a.liveCalls() {
+		c.do(func() { c.resync(present) })
 	}
-	var unknownBridges []string
 	for _, b := range app.BridgeIDs {
-		if _, ok := a.byChannel[b]; !ok && strings.HasPrefix(b, bridgePrefix) {
-			unknownBridges = append(unknownBridges, b)
+		if a.lookup(b) == nil && strings.HasPrefix(b, bridgePrefix) {
+			a.adopt(ctx, b, present)
 		}
-	}
-	a.mu.Unlock()
-	for _, g := range gone {
-		a.legGone(g.c, g.id, 0)
-	}
-	for _, b := range unknownBridges {
-		a.adopt(ctx, b, present)
 	}
 	// Channels still unknown are orphans of an earlier run, or new calls
 	// whose StasisStart is queued behind this resync: give those a moment.
 	var orphans []string
-	a.mu.Lock()
 	for id := range present {
-		if _, ok := a.byChannel[id]; !ok {
+		if a.lookup(id) == nil {
 			orphans = append(orphans, id)
 		}
 	}
-	a.mu.Unlock()
 	if len(orphans) == 0 {
 		return
 	}
 	time.AfterFunc(orphanGrace, func() {
-		for _, id := range orphans {
-			a.mu.Lock()
-			_, ok := a.byChannel[id]
-			a.mu.Unlock()
-			if !ok {
-				a.log.Info("ending channel left without call state", "channel", id)
-				a.hangup(id, "normal")
+		a.spawn(func() {
+			for _, id := range orphans {
+				if a.lookup(id) == nil {
+					a.log.Info("ending channel left without call state", "channel", id)
+					a.hangup(id, "normal")
+				}
 			}
-		}
+		})
 	})
 }
 
@@ -145,7 +161,22 @@ func (a *App) Connected(ctx context.Context) {
 // stay unclaimed before it is ended.
 const orphanGrace = 2 * time.Second
 
-// HandleEvent advances the calls an event concerns. It does no I/O itself.
+// resync ends the legs that left the application while no connection was
+// up. A ringing leg joins the app only when it answers: a callback's first
+// leg while it rings, the hidden leg until it answers.
+func (c *call) resync(present map[string]bool) {
+	inLost := !c.inGone && c.phase != dialingFirst && !present[c.inbound]
+	outLost := c.outbound != "" && !c.outGone && c.phase >= answering && c.phase != ending && !present[c.outbound]
+	if inLost {
+		c.legGone(c.inbound, ari.CauseUnknown)
+	}
+	if outLost {
+		c.legGone(c.outbound, ari.CauseUnknown)
+	}
+}
+
+// HandleEvent hands each event to the owner of the call it concerns. It
+// does no I/O itself.
 func (a *App) HandleEvent(ev ari.Event) {
 	if a.flashEvent(ev) {
 		return
@@ -154,16 +185,18 @@ func (a *App) HandleEvent(ev ari.Event) {
 	case *ari.StasisStart:
 		a.stasisStart(e)
 	case *ari.StasisEnd:
-		a.channelGone(e.Channel.ID, 0)
+		id := e.Channel.ID
+		a.toCall(id, func(c *call) { c.legGone(id, ari.CauseUnknown) })
 	case *ari.ChannelDestroyed:
-		a.channelGone(e.Channel.ID, e.Cause)
+		id, cause := e.Channel.ID, e.Cause
+		a.toCall(id, func(c *call) { c.legGone(id, cause) })
 	case *ari.ChannelHangupRequest:
-		if e.Cause > 0 {
-			a.mu.Lock()
-			if c := a.byChannel[e.Channel.ID]; c != nil && c.cause == 0 && c.phase != ending {
-				c.cause = e.Cause
-			}
-			a.mu.Unlock()
+		if cause := e.Cause; cause > 0 {
+			a.toCall(e.Channel.ID, func(c *call) {
+				if c.cause == 0 && c.phase != ending {
+					c.cause = cause
+				}
+			})
 		}
 	case *ari.PlaybackFinished:
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
@@ -174,121 +207,126 @@ func (a *App) HandleEvent(ev ari.Event) {
 		c := a.calls[id]
 		a.mu.Unlock()
 		if c != nil {
-			a.goTrack(func() { a.systemHangup(c, "normal", 16) })
+			c.do(func() { c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing}) })
 		}
+	}
+}
+
+// toCall runs f on the owner of the call that channel id belongs to.
+func (a *App) toCall(id string, f func(*call)) {
+	if c := a.lookup(id); c != nil {
+		c.do(func() { f(c) })
 	}
 }
 
 func (a *App) stasisStart(e *ari.StasisStart) {
 	ch := e.Channel
-	if len(e.Args) > 0 && e.Args[0] == flashTag {
-		a.goTrack(func() { a.hangup(ch.ID, "normal") }) // answered: end it at once
-		return
+	tag := ""
+	if len(e.Args) > 0 {
+		tag = e.Args[0]
 	}
-	if len(e.Args) > 0 && e.Args[0] == callbackTag {
-		a.firstAnswered(ch.ID)
+	switch tag {
+	case flashTag:
+		a.spawn(func() { a.hangup(ch.ID, "normal") }) // answered: end it at once
 		return
-	}
-	if len(e.Args) > 0 && e.Args[0] == outboundTag {
-		a.mu.Lock()
-		c := a.byChannel[ch.ID]
-		if c != nil && c.phase == ringing {
-			c.phase = answering
-			c.answer = time.Now()
-			a.mu.Unlock()
-			a.goTrack(func() { a.connect(c) })
-			return
-		}
-		a.mu.Unlock()
+	case callbackTag, outboundTag:
+		c := a.lookup(ch.ID)
 		if c == nil {
 			// Our leg, but its call is gone (e.g. restarted while ringing).
-			a.goTrack(func() { a.hangup(ch.ID, "normal") })
+			a.spawn(func() { a.hangup(ch.ID, "normal") })
+			return
+		}
+		if tag == callbackTag {
+			c.do(c.firstAnswered)
+		} else {
+			c.do(c.calleeAnswered)
 		}
 		return
 	}
-	c := &call{
-		id: newID(), inbound: ch.ID, start: time.Now(), phase: routing,
-		x: ch.Dialplan.Exten, caller: ch.Caller.Number,
+	c := a.newCall(newID())
+	c.inbound, c.phase = ch.ID, routing
+	c.x, c.caller = ch.Dialplan.Exten, ch.Caller.Number
+	if tag != "" {
+		c.x = tag // Stasis(privnum,${EXTEN}) names the dialed number
 	}
-	if len(e.Args) > 0 && e.Args[0] != "" {
-		c.x = e.Args[0] // Stasis(privnum,${EXTEN}) names the dialed number
-	}
-	a.mu.Lock()
-	if a.draining {
-		a.mu.Unlock()
-		a.goTrack(func() { a.hangup(ch.ID, "congestion") })
+	if err := a.register(c, ch.ID); err != nil {
+		c.cancel()
+		a.spawn(func() { a.hangup(ch.ID, "congestion") })
 		return
 	}
-	a.calls[c.id] = c
-	a.byChannel[ch.ID] = c
-	a.mu.Unlock()
 	a.cfg.Metrics.setLive(a.LiveCalls())
-	a.goTrack(func() { a.route(c) })
+	c.do(c.routeCall)
 }
 
-// route resolves the call and dials the hidden party or refuses the call.
-func (a *App) route(c *call) {
-	ctx := a.ctx
-	r, err := a.router.Resolve(ctx, c.x, c.caller)
+// routeCall resolves the call and dials the hidden party or refuses the
+// call. The resolve runs on the owner: it is the only step between
+// StasisStart and the originate request.
+func (c *call) routeCall() {
+	if c.phase != routing {
+		return // the caller hung up before we started
+	}
+	r, err := c.a.router.Resolve(c.ctx, c.x, c.caller)
 	switch {
+	case c.phase != routing:
+		return
 	case errors.Is(err, e164.ErrInvalid):
 		r = binding.Route{Action: binding.Reject, Reason: binding.ReasonNoBinding}
 	case err != nil:
-		a.log.Error("resolve failed", "call", c.id, "x", c.x, "caller", e164.Mask(c.caller), "err", err)
-		a.fail(c, "internal_error", "congestion")
+		c.a.log.Error("resolve failed", "call", c.id, "x", c.x, "caller", e164.Mask(c.caller), "err", err)
+		c.teardown(endBy{by: "system", disposition: cdr.Failed, reason: "internal_error", cause: ari.CauseCongestion, hangup: "congestion"})
 		return
 	}
 	if r.Action != binding.Connect {
-		a.reject(c, r)
+		c.reject(r)
 		return
 	}
-	a.dialSecond(c, r)
+	c.dialSecond(r)
 }
 
-// dialSecond dials the hidden party of c as r says, with the virtual number
-// as caller ID.
-func (a *App) dialSecond(c *call, r binding.Route) {
-	ctx := a.ctx
-	a.mu.Lock()
-	if c.phase != routing {
-		a.mu.Unlock()
-		return // the caller hung up meanwhile
-	}
+// dialSecond dials the hidden party as r says, with the virtual number as
+// caller ID.
+func (c *call) dialSecond(r binding.Route) {
 	c.route, c.callee, c.x = r, r.Target, r.X
-	c.outbound = "privnum-" + c.id + "-b"
+	c.outbound = c.legID("b")
 	c.phase = ringing
-	a.byChannel[c.outbound] = c
-	a.mu.Unlock()
-
+	c.a.index(c, c.outbound)
 	ring := r.RingTimeout
 	if ring <= 0 {
-		ring = a.cfg.RingTimeout
+		ring = c.a.cfg.RingTimeout
 	}
 	if !c.callback {
-		a.cfg.Metrics.observeRouting(time.Since(c.start))
+		c.a.cfg.Metrics.observeRouting(time.Since(c.start))
 	}
-	_, err := a.sw.Originate(ctx, ari.OriginateRequest{
-		Endpoint:   expand(a.cfg.EndpointTemplate, r.Target),
+	req := ari.OriginateRequest{
+		Endpoint:   expand(c.a.cfg.EndpointTemplate, r.Target),
 		ChannelID:  c.outbound,
-		CallerID:   expand(a.cfg.CallerIDTemplate, r.X),
+		CallerID:   expand(c.a.cfg.CallerIDTemplate, r.X),
 		Timeout:    ring,
-		App:        a.cfg.Application,
+		App:        c.a.cfg.Application,
 		AppArgs:    outboundTag + "," + c.id,
 		Originator: c.inbound,
-	})
-	if err != nil {
-		a.log.Warn("originate failed", "call", c.id, "callee", e164.Mask(r.Target), "err", err)
-		a.mu.Lock()
-		c.reason = "originate_failed"
-		a.mu.Unlock()
-		a.legGone(c, c.outbound, 34)
+	}
+	c.async(func(ctx context.Context) error {
+		_, err := c.a.sw.Originate(ctx, req)
+		return err
+	}, c.originated)
+}
+
+// originated continues once Asterisk answered the originate request.
+func (c *call) originated(err error) {
+	if c.outGone {
 		return
 	}
-	a.mu.Lock()
-	ended := c.phase == ending
-	a.mu.Unlock()
-	if ended {
-		a.hangup(c.outbound, "normal") // the caller left while we dialed
+	if c.phase == ending {
+		// The call ended while we dialed: whatever became of the request,
+		// end the leg (a leg that was never created answers not found).
+		c.hangupLeg(c.outbound, "normal")
+		return
+	}
+	if err != nil {
+		c.a.log.Warn("originate failed", "call", c.id, "callee", e164.Mask(c.callee), "err", err)
+		c.reason = "originate_failed"
+		c.legGone(c.outbound, ari.CauseCongestion)
 		return
 	}
 	if c.callback {
@@ -297,198 +335,183 @@ func (a *App) dialSecond(c *call, r binding.Route) {
 	// The caller hears ringing; its own channel shows the virtual number
 	// both as connected line and as caller ID, so that no identity exchange
 	// can carry the real number to the other side.
-	x := expand(a.cfg.CallerIDTemplate, r.X)
-	for _, step := range []func() error{
-		func() error { return a.sw.Ring(ctx, c.inbound) },
-		func() error { return a.sw.SetVar(ctx, c.inbound, "CONNECTEDLINE(num)", x) },
-		func() error { return a.sw.SetVar(ctx, c.inbound, "CALLERID(num)", x) },
-	} {
-		if err := step(); err != nil {
-			if !errors.Is(err, ari.ErrNotFound) {
-				a.log.Warn("preparing caller leg", "call", c.id, "err", err)
-			}
-			return
+	in, x := c.inbound, expand(c.a.cfg.CallerIDTemplate, c.x)
+	c.async(func(ctx context.Context) error {
+		if err := c.a.sw.Ring(ctx, in); err != nil {
+			return err
 		}
-	}
+		if err := c.a.sw.SetVar(ctx, in, "CONNECTEDLINE(num)", x); err != nil {
+			return err
+		}
+		return c.a.sw.SetVar(ctx, in, "CALLERID(num)", x)
+	}, func(err error) {
+		if err != nil && !gone(err) {
+			c.a.log.Warn("preparing caller leg", "call", c.id, "err", err)
+		}
+	})
 }
 
 // reject refuses a call: an announcement for no or an expired binding, a
 // plain refusal for a direction the binding does not allow.
-func (a *App) reject(c *call, r binding.Route) {
-	a.mu.Lock()
-	if c.phase != routing {
-		a.mu.Unlock()
-		return
-	}
+func (c *call) reject(r binding.Route) {
 	c.phase, c.disposition, c.reason, c.route = rejecting, cdr.Rejected, r.Reason, r
 	if r.X != "" {
 		c.x = r.X
 	}
-	a.mu.Unlock()
 	if r.Reason == binding.ReasonDirection {
-		a.systemHangup(c, "rejected", 21)
+		c.teardown(endBy{by: "system", cause: ari.CauseCallRejected, hangup: "rejected"})
 		return
 	}
-	media := a.cfg.Announcements.NoBinding
+	media := c.a.cfg.Announcements.NoBinding
 	if r.Reason == binding.ReasonExpired {
-		media = a.cfg.Announcements.Expired
+		media = c.a.cfg.Announcements.Expired
 	}
-	a.mu.Lock()
-	c.guardTimer = time.AfterFunc(60*time.Second, func() { a.systemHangup(c, "normal", 16) })
-	a.mu.Unlock()
-	if err := a.sw.Answer(a.ctx, c.inbound); err != nil {
-		a.hangupAfter(c, err)
+	c.guardTimer = c.after(60*time.Second, func() { c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing}) })
+	in, pb := c.inbound, c.playbackID("announce")
+	c.async(func(ctx context.Context) error {
+		if err := c.a.sw.Answer(ctx, in); err != nil {
+			return err
+		}
+		_, err := c.a.sw.Play(ctx, in, pb, media)
+		return err
+	}, func(err error) {
+		if err == nil || gone(err) {
+			return
+		}
+		c.a.log.Warn("call step failed; hanging up", "call", c.id, "err", err)
+		c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing})
+	})
+}
+
+// calleeAnswered bridges both legs once the hidden party answered.
+func (c *call) calleeAnswered() {
+	if c.phase != ringing {
 		return
 	}
-	if _, err := a.sw.Play(a.ctx, c.inbound, c.id+"-announce", media); err != nil {
-		a.hangupAfter(c, err)
-	}
-}
-
-// fail ends a call that cannot be routed, with a hang-up reason the
-// caller's network understands.
-func (a *App) fail(c *call, reason, hangupReason string) {
-	a.mu.Lock()
-	c.disposition, c.reason = cdr.Failed, reason
-	a.mu.Unlock()
-	a.systemHangup(c, hangupReason, 34)
-}
-
-// systemHangup ends the caller's leg of a call that never reached the other
-// party, recording that privnum hung up and with which cause.
-func (a *App) systemHangup(c *call, reason string, cause int) {
-	a.mu.Lock()
-	if c.phase == ending {
-		a.mu.Unlock()
-		return
-	}
-	c.phase, c.hangupBy, c.cause = ending, "system", cause
-	a.mu.Unlock()
-	a.hangupLeg(c, c.inbound, reason)
-}
-
-// hangupAfter ends a refused call after a failed step, unless its caller
-// is already gone.
-func (a *App) hangupAfter(c *call, err error) {
-	if errors.Is(err, ari.ErrNotFound) {
-		return
-	}
-	a.log.Warn("call step failed; hanging up", "call", c.id, "err", err)
-	a.systemHangup(c, "normal", 16)
-}
-
-// connect answers the caller and bridges both legs once the hidden party
-// answered.
-func (a *App) connect(c *call) {
-	ctx := a.ctx
-	name := a.bridgeName(c)
-	bridgeID := bridgePrefix + c.id
-	answer := func() error { return a.sw.Answer(ctx, c.inbound) }
+	c.phase = answering
+	c.answer = time.Now()
+	c.bridge = c.bridgeID()
+	c.a.index(c, c.bridge)
+	name := c.bridgeName()
+	in, out, bridge := c.inbound, c.outbound, c.bridge
+	answer := func(ctx context.Context) error { return c.a.sw.Answer(ctx, in) }
 	if c.callback {
 		// The first party is up and hears the prompt: stop it.
-		answer = func() error {
-			if err := a.sw.StopPlayback(ctx, c.id+"-prompt"); err != nil && !errors.Is(err, ari.ErrNotFound) {
+		prompt := c.playbackID("prompt")
+		answer = func(ctx context.Context) error {
+			if err := c.a.sw.StopPlayback(ctx, prompt); err != nil && !errors.Is(err, ari.ErrNotFound) {
 				return err
 			}
 			return nil
 		}
 	}
-	steps := []func() error{
-		answer,
-		func() error { _, err := a.sw.CreateBridge(ctx, bridgeID, "mixing", name); return err },
-		func() error {
-			a.mu.Lock()
-			c.bridge = bridgeID
-			a.byChannel[bridgeID] = c
-			a.mu.Unlock()
-			return a.sw.AddChannel(ctx, bridgeID, ari.AddChannelOptions{InhibitConnectedLineUpdates: true}, c.inbound, c.outbound)
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			if errors.Is(err, ari.ErrNotFound) || errors.Is(err, ari.ErrBadRequest) {
-				return // a leg hung up meanwhile: its events end the call
-			}
-			a.log.Warn("bridging failed", "call", c.id, "err", err)
-			a.endCall(c, "system")
-			return
+	c.async(func(ctx context.Context) error {
+		if err := answer(ctx); err != nil {
+			return err
 		}
+		if _, err := c.a.sw.CreateBridge(ctx, bridge, "mixing", name); err != nil {
+			return err
+		}
+		return c.a.sw.AddChannel(ctx, bridge, ari.AddChannelOptions{InhibitConnectedLineUpdates: true}, in, out)
+	}, c.connected)
+}
+
+// connected continues once both legs are in the bridge (or bridging
+// failed).
+func (c *call) connected(err error) {
+	if err != nil {
+		if gone(err) || errors.Is(err, ari.ErrBadRequest) {
+			return // a leg hung up meanwhile: its events end the call
+		}
+		c.a.log.Warn("bridging failed", "call", c.id, "err", err)
+		c.teardown(endBy{by: "system"})
+		return
 	}
-	a.mu.Lock()
 	if c.phase != answering {
-		a.mu.Unlock()
-		return // a leg left while we bridged; legGone tears down
+		return // a leg left while we bridged
 	}
 	c.phase = bridged
 	c.disposition = cdr.Answered
 	if c.route.MaxDuration > 0 {
-		c.maxTimer = time.AfterFunc(c.route.MaxDuration-time.Since(c.answer), func() { a.endCall(c, "system") })
+		c.maxTimer = c.after(c.route.MaxDuration-time.Since(c.answer), func() { c.teardown(endBy{by: "system"}) })
 	}
-	record := c.route.Record
-	a.mu.Unlock()
 	if c.report != nil {
 		c.report(CallbackBridged, "")
 	}
-	if record {
-		name := "privnum-" + c.id
-		if _, err := a.sw.RecordBridge(ctx, bridgeID, ari.RecordRequest{Name: name, Format: a.cfg.RecordFormat, IfExists: "overwrite"}); err != nil {
-			a.log.Warn("recording failed to start", "call", c.id, "err", err)
-			return
-		}
-		a.mu.Lock()
-		c.recording = name
-		a.mu.Unlock()
+	if c.route.Record {
+		name, bridge := "privnum-"+c.id, c.bridge
+		c.async(func(ctx context.Context) error {
+			_, err := c.a.sw.RecordBridge(ctx, bridge, ari.RecordRequest{Name: name, Format: c.a.cfg.RecordFormat, IfExists: "overwrite"})
+			return err
+		}, func(err error) {
+			if err != nil {
+				if !gone(err) {
+					c.a.log.Warn("recording failed to start", "call", c.id, "err", err)
+				}
+				return
+			}
+			c.recording = name
+		})
 	}
 }
 
-// endCall tears a call down from our side (max duration, drain, failure).
-func (a *App) endCall(c *call, by string) {
-	a.mu.Lock()
+// endBy says how privnum ends a call: who ended it, and for a call that did
+// not connect the disposition, the reason, the cause recorded and the
+// reason the caller's leg is hung up with.
+type endBy struct {
+	by          string
+	disposition cdr.Disposition // default: keep what the call has, else failed
+	reason      string
+	cause       ari.Cause
+	hangup      string // ARI hang-up reason for the caller's leg; default "normal"
+}
+
+// teardown is the one way privnum ends a call from its side (refusal,
+// failure, max duration, drain): it cancels the call's requests in flight
+// and hangs up every leg still there; the legs' events finish the call.
+func (c *call) teardown(e endBy) {
 	if c.phase == ending {
-		a.mu.Unlock()
 		return
 	}
+	c.phase = ending
+	c.cancel()
 	if c.hangupBy == "" {
-		c.hangupBy = by
+		c.hangupBy = e.by
 	}
-	if c.disposition == "" {
+	if e.disposition != "" {
+		c.disposition = e.disposition
+	} else if c.disposition == "" {
 		c.disposition = cdr.Failed
 	}
-	c.phase = ending
-	legs := []string{}
+	if e.reason != "" {
+		c.reason = e.reason
+	}
+	if e.cause != 0 {
+		c.cause = e.cause
+	}
+	reason := e.hangup
+	if reason == "" {
+		reason = "normal"
+	}
 	if !c.inGone {
-		legs = append(legs, c.inbound)
+		c.hangupLeg(c.inbound, reason)
 	}
 	if c.outbound != "" && !c.outGone {
-		legs = append(legs, c.outbound)
+		c.hangupLeg(c.outbound, "normal")
 	}
-	bridge := c.bridge
-	a.mu.Unlock()
-	for _, id := range legs {
-		a.hangupLeg(c, id, "normal")
-	}
-	if bridge != "" {
-		a.destroyBridge(bridge)
-	}
-}
-
-// channelGone handles a channel leaving the app or being destroyed.
-func (a *App) channelGone(id string, cause int) {
-	a.mu.Lock()
-	c := a.byChannel[id]
-	a.mu.Unlock()
-	if c != nil {
-		a.legGone(c, id, cause)
+	if c.bridge != "" {
+		c.destroyBridge()
 	}
 }
 
 // legGone records that a leg ended and tears the call down: the first leg
 // to go decides the outcome; the call is finished when both are gone.
-func (a *App) legGone(c *call, id string, cause int) {
-	a.mu.Lock()
+func (c *call) legGone(id string, cause ari.Cause) {
 	isIn := id == c.inbound
+	if !isIn && id != c.outbound {
+		return
+	}
 	if (isIn && c.inGone) || (!isIn && c.outGone) {
-		a.mu.Unlock()
 		return
 	}
 	if isIn {
@@ -496,8 +519,7 @@ func (a *App) legGone(c *call, id string, cause int) {
 	} else {
 		c.outGone = true
 	}
-	delete(a.byChannel, id)
-	var hangIn, hangOut, bridge string
+	var hangIn, hangOut string
 	reason := "normal"
 	if c.phase != ending {
 		if c.cause == 0 {
@@ -509,7 +531,6 @@ func (a *App) legGone(c *call, id string, cause int) {
 			c.reason, c.hangupBy = "first_"+string(c.disposition), "caller"
 		case isIn && (c.phase == routing || c.phase == ringing):
 			c.disposition, c.hangupBy = cdr.Cancelled, "caller"
-			hangOut = c.outbound
 		case isIn && c.phase == rejecting:
 			if c.hangupBy == "" {
 				c.hangupBy = "caller"
@@ -528,105 +549,90 @@ func (a *App) legGone(c *call, id string, cause int) {
 			c.disposition = cdr.Answered
 			if isIn {
 				c.hangupBy = "caller"
-				hangOut = c.outbound
 			} else {
 				c.hangupBy = "callee"
 				hangIn = c.inbound
 			}
 		}
 		c.phase = ending
-		bridge = c.bridge
+		c.cancel()
+		if c.bridge != "" {
+			c.destroyBridge()
+		}
 	}
-	if isIn && c.phase == ending && c.outbound != "" && !c.outGone {
+	if isIn && c.outbound != "" && !c.outGone {
 		hangOut = c.outbound
 	}
-	done := c.legsGone()
-	if done {
-		c.stopTimers()
-		delete(a.calls, c.id)
-		if c.bridge != "" {
-			delete(a.byChannel, c.bridge)
-		}
-		if c.outbound != "" {
-			delete(a.byChannel, c.outbound)
-		}
-		delete(a.byChannel, c.inbound)
-		if a.draining && len(a.calls) == 0 && a.idle != nil {
-			select {
-			case <-a.idle:
-			default:
-				close(a.idle)
-			}
-		}
-	}
-	var rec cdr.Record
-	if done {
-		rec = a.record(c)
-	}
-	a.mu.Unlock()
-
 	if hangIn != "" {
-		a.goTrack(func() { a.hangupLeg(c, hangIn, reason) })
+		c.hangupLeg(hangIn, reason)
 	}
 	if hangOut != "" {
-		a.goTrack(func() { a.hangupLeg(c, hangOut, "normal") })
+		c.hangupLeg(hangOut, "normal")
 	}
-	if bridge != "" {
-		a.goTrack(func() { a.destroyBridge(bridge) })
+	if c.legsGone() {
+		c.finish()
 	}
-	if done {
-		a.cfg.Metrics.setLive(a.LiveCalls())
-		a.cfg.Metrics.countCall(rec.Disposition)
-		a.goTrack(func() {
-			if err := a.cdrs.Add(a.ctx, rec); err != nil {
-				a.log.Error("call record lost", "call", rec.CallID, "err", err)
+}
+
+// finish removes an ended call and reports it: metrics, the call record,
+// the log line and, for a callback, its final state.
+func (c *call) finish() {
+	c.stopTimers()
+	c.cancel()
+	live := c.a.unregister(c, c.inbound, c.outbound, c.bridge)
+	rec := c.record()
+	c.a.cfg.Metrics.setLive(live)
+	c.a.cfg.Metrics.countCall(rec.Disposition)
+	a := c.a
+	a.spawn(func() {
+		if err := a.cdrs.Add(a.ctx, rec); err != nil {
+			a.log.Error("call record lost", "call", rec.CallID, "err", err)
+		}
+	})
+	a.log.Info("call ended", "call", c.id, "x", rec.X, "caller", rec.Caller, "callee", rec.Callee,
+		"disposition", rec.Disposition, "cause", int(rec.HangupCause), "by", rec.HangupBy)
+	if c.report != nil {
+		if rec.Disposition == cdr.Answered {
+			c.report(CallbackCompleted, "")
+		} else {
+			reason := rec.Reason
+			if reason == "" {
+				reason = string(rec.Disposition)
 			}
-		})
-		a.log.Info("call ended", "call", c.id, "x", rec.X, "caller", rec.Caller, "callee", rec.Callee,
-			"disposition", rec.Disposition, "cause", rec.HangupCause, "by", rec.HangupBy)
-		if c.report != nil {
-			if rec.Disposition == cdr.Answered {
-				c.report(CallbackCompleted, "")
-			} else {
-				reason := rec.Reason
-				if reason == "" {
-					reason = string(rec.Disposition)
-				}
-				c.report(CallbackFailed, reason)
-			}
+			c.report(CallbackFailed, reason)
 		}
 	}
 }
 
 // outcome maps the hidden leg's hang-up cause to a disposition and the
 // reason to hang up the caller with.
-func outcome(cause int) (cdr.Disposition, string) {
+func outcome(cause ari.Cause) (cdr.Disposition, string) {
 	switch cause {
-	case 17:
+	case ari.CauseUserBusy:
 		return cdr.Busy, "busy"
-	case 18, 19, 0:
+	case ari.CauseNoUserResponse, ari.CauseNoAnswer, ari.CauseUnknown:
 		return cdr.NoAnswer, "no_answer"
 	default:
 		return cdr.Failed, "congestion"
 	}
 }
 
-func causeReason(cause int) string {
+func causeReason(cause ari.Cause) string {
 	switch cause {
-	case 1, 28:
+	case ari.CauseUnallocated, ari.CauseInvalidNumber:
 		return "unallocated"
-	case 21:
+	case ari.CauseCallRejected:
 		return "rejected"
 	}
 	return "congestion"
 }
 
-// record builds the call's detail record; caller holds a.mu.
-func (a *App) record(c *call) cdr.Record {
+// record builds the call's detail record.
+func (c *call) record() cdr.Record {
 	r := cdr.Record{
 		CallID: c.id, BindingID: c.route.BindingID, X: c.x,
 		Caller: e164.Mask(c.caller), Start: c.start.UTC(), End: time.Now().UTC(),
-		Disposition: c.disposition, Reason: c.reason, HangupCause: c.cause,
+		Disposition: c.disposition, Reason: c.reason, HangupCause: int(c.cause),
 		HangupBy: c.hangupBy, Recording: c.recording,
 	}
 	if c.callback {
@@ -640,43 +646,64 @@ func (a *App) record(c *call) cdr.Record {
 		r.Answer = &t
 	}
 	if r.HangupCause == 0 && r.Disposition == cdr.Answered {
-		r.HangupCause = 16
+		r.HangupCause = int(ari.CauseNormalClearing)
 	}
 	return r
 }
 
-// hangupLeg ends a leg of c; a leg already gone counts as gone.
-func (a *App) hangupLeg(c *call, id, reason string) {
-	err := a.sw.Hangup(a.ctx, id, reason)
-	if errors.Is(err, ari.ErrNotFound) {
-		a.legGone(c, id, 0)
-		return
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Warn("hangup failed", "call", c.id, "channel", id, "err", err)
-	}
+// hangupLeg asks Asterisk to end leg id of the call; a leg already gone
+// counts as gone. It uses the App's context: the call's own is cancelled
+// by the time legs are hung up.
+func (c *call) hangupLeg(id, reason string) {
+	a := c.a
+	a.spawn(func() {
+		err := a.teardownReq(func(ctx context.Context) error { return a.sw.Hangup(ctx, id, reason) })
+		switch {
+		case errors.Is(err, ari.ErrNotFound):
+			c.do(func() { c.legGone(id, ari.CauseUnknown) })
+		case err != nil && !errors.Is(err, context.Canceled):
+			a.log.Warn("hangup failed", "call", c.id, "channel", id, "err", err)
+		}
+	})
 }
 
-// hangup ends a channel; one already gone is fine.
+func (c *call) destroyBridge() {
+	a, id := c.a, c.bridge
+	a.spawn(func() {
+		err := a.teardownReq(func(ctx context.Context) error { return a.sw.DestroyBridge(ctx, id) })
+		if err != nil && !gone(err) {
+			a.log.Warn("bridge destroy failed", "bridge", id, "err", err)
+		}
+	})
+}
+
+// hangup ends a channel no call owns; one already gone is fine.
 func (a *App) hangup(id, reason string) {
-	err := a.sw.Hangup(a.ctx, id, reason)
-	if err != nil && !errors.Is(err, ari.ErrNotFound) && !errors.Is(err, context.Canceled) {
+	err := a.teardownReq(func(ctx context.Context) error { return a.sw.Hangup(ctx, id, reason) })
+	if err != nil && !gone(err) {
 		a.log.Warn("hangup failed", "channel", id, "err", err)
 	}
 }
 
-func (a *App) destroyBridge(id string) {
-	err := a.sw.DestroyBridge(a.ctx, id)
-	if err != nil && !errors.Is(err, ari.ErrNotFound) && !errors.Is(err, context.Canceled) {
-		a.log.Warn("bridge destroy failed", "bridge", id, "err", err)
+// teardownReq sends a request that ends something (a hang-up, a bridge
+// destruction) with the App's context. Such a request must not be lost: if
+// it fails as cancelled although the App's context is not (net/http can
+// hand a request the cancellation of another that shared its connection
+// attempt), it is sent again.
+func (a *App) teardownReq(req func(context.Context) error) error {
+	var err error
+	for range 3 {
+		err = req(a.ctx)
+		if !errors.Is(err, context.Canceled) || a.ctx.Err() != nil {
+			return err
+		}
 	}
+	return err
 }
 
 // bridgeName carries what a restarted app needs to take a bridged call up
 // again (only masked numbers).
-func (a *App) bridgeName(c *call) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (c *call) bridgeName() string {
 	v := url.Values{}
 	v.Set("call", c.id)
 	v.Set("in", c.inbound)
@@ -706,26 +733,25 @@ func (a *App) adopt(ctx context.Context, bridgeID string, present map[string]boo
 	}
 	ms := func(k string) time.Time { n, _ := strconv.ParseInt(v.Get(k), 10, 64); return time.UnixMilli(n) }
 	maxS, _ := strconv.Atoi(v.Get("max"))
-	c := &call{
-		id: v.Get("call"), inbound: v.Get("in"), outbound: v.Get("out"), bridge: bridgeID,
-		x: v.Get("x"), caller: v.Get("caller"), callee: v.Get("callee"),
-		route: binding.Route{BindingID: v.Get("binding"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""},
-		phase: bridged, start: ms("start"), answer: ms("answer"),
-		disposition: cdr.Answered, recording: v.Get("rec"),
+	c := a.newCall(v.Get("call"))
+	c.inbound, c.outbound, c.bridge = v.Get("in"), v.Get("out"), bridgeID
+	c.x, c.caller, c.callee = v.Get("x"), v.Get("caller"), v.Get("callee")
+	c.route = binding.Route{BindingID: v.Get("binding"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""}
+	c.phase, c.start, c.answer = bridged, ms("start"), ms("answer")
+	c.disposition, c.recording = cdr.Answered, v.Get("rec")
+	if err := a.register(c, c.inbound, c.outbound, bridgeID); err != nil {
+		c.cancel()
+		return
 	}
-	a.mu.Lock()
-	a.calls[c.id] = c
-	a.byChannel[c.inbound] = c
-	a.byChannel[c.outbound] = c
-	a.byChannel[bridgeID] = c
-	if c.route.MaxDuration > 0 {
-		c.maxTimer = time.AfterFunc(c.route.MaxDuration-time.Since(c.answer), func() { a.endCall(c, "system") })
-	}
-	a.mu.Unlock()
 	a.log.Info("took up bridged call", "call", c.id, "bridge", bridgeID)
-	for _, id := range []string{c.inbound, c.outbound} {
-		if !present[id] {
-			a.legGone(c, id, 0)
+	c.do(func() {
+		if c.route.MaxDuration > 0 {
+			c.maxTimer = c.after(c.route.MaxDuration-time.Since(c.answer), func() { c.teardown(endBy{by: "system"}) })
 		}
-	}
+		for _, id := range []string{c.inbound, c.outbound} {
+			if !present[id] {
+				c.legGone(id, ari.CauseUnknown)
+			}
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -122,7 +123,35 @@ type Service struct {
 	sender   Sender
 	pub      Publisher
 	cfg      Config
-	updates  chan update
+	updates  updates
+}
+
+// updates is the ordered queue of state changes between call control,
+// which must never wait on it, and Run, which applies them.
+type updates struct {
+	mu   sync.Mutex
+	q    []update
+	wake chan struct{} // holds a token while q may be non-empty
+}
+
+// add queues u without blocking.
+func (u *updates) add(x update) {
+	u.mu.Lock()
+	u.q = append(u.q, x)
+	u.mu.Unlock()
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns and clears what is queued.
+func (u *updates) take() []update {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	q := u.q
+	u.q = nil
+	return q
 }
 
 // update is one reported state change, applied in order by Run.
@@ -162,7 +191,7 @@ func New(rdb redis.UniversalClient, d Deps, cfg Config) *Service {
 		cfg.Logger = slog.Default()
 	}
 	return &Service{rdb: rdb, parser: d.Bindings.Parser(), bindings: d.Bindings, orders: d.Orders, owners: d.Owners,
-		queue: d.Queue, dialer: d.Dialer, sender: d.Sender, pub: d.Publisher, cfg: cfg, updates: make(chan update, 4096)}
+		queue: d.Queue, dialer: d.Dialer, sender: d.Sender, pub: d.Publisher, cfg: cfg, updates: updates{wake: make(chan struct{}, 1)}}
 }
 
 func key(id string) string    { return "pn:callback:{" + id + "}" }
@@ -314,7 +343,7 @@ func (s *Service) Dial(ctx context.Context, id string) error {
 	}
 	err = s.dialer.Callback(ctx, call.CallbackRequest{
 		ID: id, First: h["first"], Second: h["second"], X: h["x"], BindingID: h["binding"],
-		Report: func(st call.CallbackState, reason string) { s.updates <- update{id, st, reason} },
+		Report: func(st call.CallbackState, reason string) { s.updates.add(update{id, st, reason}) },
 	})
 	if err != nil {
 		return fmt.Errorf("callback %s: %w", id, err)
@@ -329,14 +358,17 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2])
 return 1`)
 
 // Run applies reported state changes in order until ctx is done; run it
-// once beside the Service.
+// once beside the Service. Reporting never waits for Run: changes reported
+// while it is not running are applied when it runs.
 func (s *Service) Run(ctx context.Context) {
 	for {
+		for _, u := range s.updates.take() {
+			s.apply(ctx, u)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case u := <-s.updates:
-			s.apply(ctx, u)
+		case <-s.updates.wake:
 		}
 	}
 }

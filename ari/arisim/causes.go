@@ -1,33 +1,36 @@
 package arisim
 
-// Q.850 hangup causes used by the simulator, as Asterisk numbers them.
+import "github.com/privnum/privnum/ari"
+
+// Q.850 hangup causes used by the simulator, as Asterisk numbers them: the
+// ari package's named causes, as the ints the wire carries.
 const (
 	// CauseUnallocated is "Unallocated (unassigned) number", a 404.
-	CauseUnallocated = 1
+	CauseUnallocated = int(ari.CauseUnallocated)
 	// CauseNormal is "Normal Clearing": a BYE, or a REST hangup without reason.
-	CauseNormal = 16
+	CauseNormal = int(ari.CauseNormalClearing)
 	// CauseBusy is "User busy", a 486.
-	CauseBusy = 17
+	CauseBusy = int(ari.CauseUserBusy)
 	// CauseNoUserResponse is "No user responding", a 408.
-	CauseNoUserResponse = 18
+	CauseNoUserResponse = int(ari.CauseNoUserResponse)
 	// CauseNoAnswer is "User alerting, no answer": a 480, and dial timeouts.
-	CauseNoAnswer = 19
+	CauseNoAnswer = int(ari.CauseNoAnswer)
 	// CauseCallRejected is "Call Rejected": a 603 from a callee, a 403 to a caller.
-	CauseCallRejected = 21
+	CauseCallRejected = int(ari.CauseCallRejected)
 	// CauseAnsweredElsewhere is "Answered elsewhere".
-	CauseAnsweredElsewhere = 26
+	CauseAnsweredElsewhere = int(ari.CauseAnsweredElsewhere)
 	// CauseInvalidNumber is "Invalid number format", a 484.
-	CauseInvalidNumber = 28
+	CauseInvalidNumber = int(ari.CauseInvalidNumber)
 	// CauseNormalUnspecified is "Normal, unspecified".
-	CauseNormalUnspecified = 31
+	CauseNormalUnspecified = int(ari.CauseNormalUnspecified)
 	// CauseCongestion is "Circuit/channel congestion", a 503.
-	CauseCongestion = 34
+	CauseCongestion = int(ari.CauseCongestion)
 	// CauseFailure is "Network out of order", a 500.
-	CauseFailure = 38
+	CauseFailure = int(ari.CauseNetworkOutOfOrder)
 	// CauseCodecMismatch is "Bearer capability not available", a 488.
-	CauseCodecMismatch = 58
+	CauseCodecMismatch = int(ari.CauseBearerUnavailable)
 	// CauseInterworking is "Interworking, unspecified": a caller's CANCEL (487).
-	CauseInterworking = 127
+	CauseInterworking = int(ari.CauseInterworking)
 )
 
 // softhangupExplicit is AST_SOFTHANGUP_EXPLICIT: Asterisk reports the soft

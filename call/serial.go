@@ -1,0 +1,56 @@
+package call
+
+import "sync"
+
+// serial runs functions one at a time, in the order they were given, on a
+// goroutine that exists only while there is work: it is a call's owner
+// loop without a goroutine per idle call.
+type serial struct {
+	a       *App
+	mu      sync.Mutex
+	q       []func()
+	running bool
+	stopped bool
+}
+
+// do queues f. It never blocks; after stop it does nothing.
+func (s *serial) do(f func()) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.q = append(s.q, f)
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	s.mu.Unlock()
+	s.a.spawn(s.drain)
+}
+
+func (s *serial) drain() {
+	for {
+		s.mu.Lock()
+		if len(s.q) == 0 || s.stopped {
+			s.running = false
+			s.q = nil
+			s.mu.Unlock()
+			return
+		}
+		f := s.q[0]
+		s.q[0] = nil
+		s.q = s.q[1:]
+		s.mu.Unlock()
+		f()
+	}
+}
+
+// stop drops what is queued and everything queued later.
+func (s *serial) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.q = nil
+	s.mu.Unlock()
+}
