@@ -82,7 +82,7 @@ func (c *candidates) skipFor(nowMs int64, parties []string, known bool, except [
 	var skip idxSet
 	add := func(x string) {
 		if i, ok := c.pos[x]; ok {
-			skip.add(i)
+			skip = append(skip, i)
 		}
 	}
 	for _, p := range parties {
@@ -101,7 +101,8 @@ func (c *candidates) skipFor(nowMs int64, parties []string, known bool, except [
 	for _, x := range except {
 		add(x)
 	}
-	return skip
+	slices.Sort(skip)
+	return slices.Compact(skip)
 }
 
 // best returns the preferred number for a binding of parties in area that
@@ -292,18 +293,12 @@ func (s *Service) loadSnapshot(ctx context.Context, v int64) error {
 	return err
 }
 
-// idxSet is a small sorted set of snapshot indexes.
+// idxSet is a sorted set of snapshot indexes.
 type idxSet []int32
 
 func (s idxSet) has(i int32) bool {
 	_, ok := slices.BinarySearch(s, i)
 	return ok
-}
-
-func (s *idxSet) add(i int32) {
-	if j, ok := slices.BinarySearch(*s, i); !ok {
-		*s = slices.Insert(*s, j, i)
-	}
 }
 
 // ranking is a binary min-heap of snapshot indexes in the allocator's
