@@ -3,8 +3,8 @@ package binding
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -15,19 +15,39 @@ import (
 	"github.com/privnum/privnum/pool"
 )
 
+// The allocator's preference is: numbers tagged with the requested area
+// first, then the least load seen, then pool order. Ranking the whole pool
+// on every create would cost O(pool); instead the pool is kept ranked in
+// binary heaps (one over every number, one per area tag) that each load
+// change updates in O(log pool), and a create walks a heap from its top,
+// stepping over the few numbers the parties hold: O((k+1) log k) for k
+// skipped numbers, whatever the size of the pool.
+
 // candidates caches the pool snapshot (reloaded when the pool's version
-// counter moves) and the last load seen on each number. loads and pos
-// mirror load in snapshot order so that ranking the pool is a scan over a
-// slice rather than a map lookup per number.
+// counter moves, by one goroutine at a time) ranked for allocation, and
+// what this process knows about the numbers each party holds.
 type candidates struct {
-	mu    sync.Mutex
-	snap  pool.Snapshot
-	ok    bool
-	load  map[string]int
-	loads []int          // loads[i] = load[snap.Numbers[i].Number]
-	pos   map[string]int // number → index in snap.Numbers
+	mu   sync.Mutex
+	snap pool.Snapshot
+	ok   bool
 	// checked is when snap was last found current.
 	checked time.Time
+	// loading, when not nil, is closed when the snapshot load under way
+	// ends; other creates wait for it rather than load the pool again.
+	loading chan struct{}
+	// pos maps a number to its index in snap.Numbers; loads[i] is the last
+	// load seen on snap.Numbers[i].
+	pos   map[string]int32
+	loads []int32
+	// all ranks every number of snap; areas ranks the numbers of each
+	// area tag.
+	all   ranking
+	areas map[string]*ranking
+	// load keeps the load last seen on numbers that left the snapshot
+	// (retired), for when they come back.
+	load map[string]int
+	// frontier is scratch space for ranking.first, reused under mu.
+	frontier []int32
 	// held is what this process saw each party take: party → number →
 	// end of quarantine (ms). It may overstate, never matters for safety.
 	held map[string]map[string]int64
@@ -55,25 +75,54 @@ func (c *candidates) remember(p, x string, untilMs int64) {
 	}
 }
 
-// skipFor lists the snapshot indexes of the numbers parties are known to
-// hold (or are); c.mu must be held.
-func (c *candidates) skipFor(nowMs int64, parties ...string) []int {
-	var skip []int
-	for _, p := range parties {
-		if i, ok := c.pos[p]; ok {
+// skipFor returns the snapshot indexes of the parties themselves, of
+// except and, with known, of the numbers this process saw the parties
+// take; c.mu must be held.
+func (c *candidates) skipFor(nowMs int64, parties []string, known bool, except []string) idxSet {
+	var skip idxSet
+	add := func(x string) {
+		if i, ok := c.pos[x]; ok {
 			skip = append(skip, i)
+		}
+	}
+	for _, p := range parties {
+		add(p)
+		if !known {
+			continue
 		}
 		for x, until := range c.held[p] {
 			if until <= nowMs {
 				delete(c.held[p], x)
 				continue
 			}
-			if i, ok := c.pos[x]; ok {
-				skip = append(skip, i)
+			add(x)
+		}
+	}
+	for _, x := range except {
+		add(x)
+	}
+	slices.Sort(skip)
+	return slices.Compact(skip)
+}
+
+// best returns the preferred number for a binding of parties in area that
+// is not one of the parties, not in except and, with known, not one the
+// process saw them take; "" when none is left. c.mu must be held.
+func (c *candidates) best(area string, now time.Time, parties []string, known bool, except []string) string {
+	skip := c.skipFor(now.UnixMilli(), parties, known, except)
+	if area != "" {
+		if r := c.areas[area]; r != nil {
+			if i := r.first(skip, &c.frontier); i >= 0 {
+				return c.snap.Numbers[i].Number
 			}
 		}
 	}
-	return skip
+	// Every number of the area is taken (or there is none): the best of
+	// the whole pool is then the best outside the area.
+	if i := c.all.first(skip, &c.frontier); i >= 0 {
+		return c.snap.Numbers[i].Number
+	}
+	return ""
 }
 
 // speculate picks the number to try first from what this process already
@@ -87,66 +136,74 @@ func (s *Service) speculate(req Request, now time.Time) string {
 	if !c.ok || now.Sub(c.checked) > speculateFor {
 		return ""
 	}
-	skip := c.skipFor(now.UnixMilli(), req.A, req.B)
-	best := cand{idx: -1}
-	for i, e := range c.snap.Numbers {
-		if slices.Contains(skip, i) {
-			continue
-		}
-		cd := cand{x: e.Number, area: req.Area != "" && e.Area == req.Area, load: c.loads[i], idx: i}
-		if best.idx < 0 || cd.before(best) {
-			best = cd
-		}
-	}
-	return best.x
+	return c.best(req.Area, now, []string{req.A, req.B}, true, nil)
 }
 
+// setLoad records that x now carries n bindings and moves it in the
+// rankings accordingly.
 func (c *candidates) setLoad(x string, n int) {
 	c.mu.Lock()
-	c.load[x] = n
-	if i, ok := c.pos[x]; ok {
-		c.loads[i] = n
+	defer c.mu.Unlock()
+	i, ok := c.pos[x]
+	if !ok || c.loads[i] == int32(n) {
+		return
 	}
-	c.mu.Unlock()
+	c.loads[i] = int32(n)
+	c.all.fix(i)
+	if r := c.areas[c.snap.Numbers[i].Area]; r != nil {
+		r.fix(i)
+	}
 }
 
-// install makes snap the cached snapshot; c.mu must be held.
+// install makes snap the cached snapshot, keeping the loads seen so far;
+// c.mu must be held. It costs O(pool), once per pool change.
 func (c *candidates) install(snap pool.Snapshot) {
-	c.snap, c.ok, c.checked = snap, true, time.Now()
-	c.loads = make([]int, len(snap.Numbers))
-	c.pos = make(map[string]int, len(snap.Numbers))
+	n := len(snap.Numbers)
+	pos := make(map[string]int32, n)
+	loads := make([]int32, n)
+	if c.load == nil {
+		c.load = map[string]int{}
+	}
 	for i, e := range snap.Numbers {
-		c.pos[e.Number] = i
-		c.loads[i] = c.load[e.Number]
+		pos[e.Number] = int32(i)
+		if j, ok := c.pos[e.Number]; ok {
+			loads[i] = c.loads[j]
+		} else if l, ok := c.load[e.Number]; ok {
+			loads[i] = int32(l)
+			delete(c.load, e.Number)
+		}
 	}
-}
-
-type cand struct {
-	x    string
-	area bool
-	load int
-	idx  int
-}
-
-// before is the allocator's preference: numbers tagged with the requested
-// area first, then the least loaded, then pool order.
-func (a cand) before(b cand) bool {
-	if a.area != b.area {
-		return a.area
+	for x, j := range c.pos {
+		if _, ok := pos[x]; !ok && c.loads[j] != 0 {
+			c.load[x] = int(c.loads[j])
+		}
 	}
-	if a.load != b.load {
-		return a.load < b.load
+	all := make([]int32, n)
+	byArea := map[string][]int32{}
+	for i, e := range snap.Numbers {
+		all[i] = int32(i)
+		if e.Area != "" {
+			byArea[e.Area] = append(byArea[e.Area], int32(i))
+		}
 	}
-	return a.idx < b.idx
+	c.all = newRanking(all, make([]int32, n), loads)
+	// A number has at most one area: the area rankings share one
+	// position table.
+	areaAt := make([]int32, n)
+	c.areas = make(map[string]*ranking, len(byArea))
+	for a, h := range byArea {
+		r := newRanking(h, areaAt, loads)
+		c.areas[a] = &r
+	}
+	c.snap, c.ok, c.checked = snap, true, time.Now()
+	c.pos, c.loads = pos, loads
 }
 
 // freeCandidates reads the parties' index and returns the best active pool
-// number that neither party holds according to it ("" if none), and a
-// function listing the other free numbers in order of preference, for the
-// rare case where the index was stale and the best one turns out busy.
-// Finding the best number is one pass over the cached pool with no
-// allocation; the full ranking is only built when needed.
-func (s *Service) freeCandidates(ctx context.Context, req Request, now time.Time) (string, func() []string, error) {
+// number that neither party holds according to it ("" if none), and the
+// other free numbers in order of preference, computed one at a time, for
+// the rare case where the index was stale and the best one turns out busy.
+func (s *Service) freeCandidates(ctx context.Context, req Request, now time.Time) (string, iter.Seq[string], error) {
 	var ver *redis.StringCmd
 	held := make([]*redis.StringSliceCmd, 2)
 	err := s.batch(ctx, func(pipe redis.Cmdable) []redis.Cmder {
@@ -163,78 +220,215 @@ func (s *Service) freeCandidates(ctx context.Context, req Request, now time.Time
 	if err := s.loadSnapshot(ctx, v); err != nil {
 		return "", nil, err
 	}
-	s.cache.mu.Lock()
-	snap, loads := s.cache.snap, s.cache.loads
-	// The numbers to skip, as snapshot indexes: a party holds few numbers.
-	var skip []int
-	for _, x := range append(append([]string{req.A, req.B}, held[0].Val()...), held[1].Val()...) {
-		if i, ok := s.cache.pos[x]; ok {
-			skip = append(skip, i)
-		}
-	}
-	for i, p := range []string{req.A, req.B} {
+	// The party index is what the allocator trusts here, not what the
+	// process remembers (a quarantine may have ended since).
+	parties := []string{req.A, req.B}
+	index := append(slices.Clip(held[0].Val()), held[1].Val()...)
+	c := &s.cache
+	c.mu.Lock()
+	// The index entries join what the process knows the parties hold, so
+	// that the next creates for them skip those numbers without reading it.
+	for i, p := range parties {
 		for _, x := range held[i].Val() {
-			s.cache.remember(p, x, now.Add(time.Minute).UnixMilli())
+			c.remember(p, x, now.Add(time.Minute).UnixMilli())
 		}
 	}
-	skipped := func(i int) bool {
-		for _, j := range skip {
-			if i == j {
-				return true
+	best := c.best(req.Area, now, parties, false, index)
+	c.mu.Unlock()
+	rest := func(yield func(string) bool) {
+		tried := append(slices.Clip(index), best)
+		for {
+			c.mu.Lock()
+			x := c.best(req.Area, now, parties, false, tried)
+			c.mu.Unlock()
+			if x == "" || !yield(x) {
+				return
 			}
-		}
-		return false
-	}
-	best := cand{idx: -1}
-	for i, e := range snap.Numbers {
-		if skipped(i) {
-			continue
-		}
-		c := cand{x: e.Number, area: req.Area != "" && e.Area == req.Area, load: loads[i], idx: i}
-		if best.idx < 0 || c.before(best) {
-			best = c
+			tried = append(tried, x)
 		}
 	}
-	s.cache.mu.Unlock()
-	rest := func() []string {
-		s.cache.mu.Lock()
-		cs := make([]cand, 0, len(snap.Numbers))
-		for i, e := range snap.Numbers {
-			if i == best.idx || skipped(i) {
-				continue
-			}
-			cs = append(cs, cand{x: e.Number, area: req.Area != "" && e.Area == req.Area, load: s.cache.load[e.Number], idx: i})
-		}
-		s.cache.mu.Unlock()
-		sort.Slice(cs, func(i, j int) bool { return cs[i].before(cs[j]) })
-		out := make([]string, len(cs))
-		for i, c := range cs {
-			out[i] = c.x
-		}
-		return out
-	}
-	return best.x, rest, nil
+	return best, rest, nil
 }
 
-// loadSnapshot makes sure the cached pool is at version v or newer.
+// loadSnapshot makes sure the cached pool is at version v. One goroutine
+// reads the pool; the others wait for it and take what it installed.
 func (s *Service) loadSnapshot(ctx context.Context, v int64) error {
-	s.cache.mu.Lock()
-	fresh := s.cache.ok && s.cache.snap.Version == v
-	if fresh {
-		s.cache.checked = time.Now()
-	}
-	s.cache.mu.Unlock()
-	if fresh {
+	c := &s.cache
+	c.mu.Lock()
+	if c.ok && c.snap.Version == v {
+		c.checked = time.Now()
+		c.mu.Unlock()
 		return nil
 	}
+	if wait := c.loading; wait != nil {
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the pool: %w", ctx.Err())
+		}
+		c.mu.Lock()
+		if c.ok || c.loading != nil {
+			// Installed, or another load is under way: a stale snapshot
+			// only costs script runs on numbers that turn out unavailable.
+			ok := c.ok
+			c.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return s.loadSnapshot(ctx, v)
+		}
+	}
+	done := make(chan struct{})
+	c.loading = done
+	c.mu.Unlock()
 	snap, err := s.pool.Snapshot(ctx)
-	if err != nil {
-		return err
+	c.mu.Lock()
+	if err == nil && (!c.ok || snap.Version >= c.snap.Version || snap.Version == v) {
+		c.install(snap)
 	}
-	s.cache.mu.Lock()
-	if !s.cache.ok || snap.Version >= s.cache.snap.Version || snap.Version == v {
-		s.cache.install(snap)
+	c.loading = nil
+	close(done)
+	c.mu.Unlock()
+	return err
+}
+
+// idxSet is a sorted set of snapshot indexes.
+type idxSet []int32
+
+func (s idxSet) has(i int32) bool {
+	_, ok := slices.BinarySearch(s, i)
+	return ok
+}
+
+// ranking is a binary min-heap of snapshot indexes in the allocator's
+// order (least load seen, then pool order) that knows where each index
+// sits, so that a load change moves one entry in O(log n).
+type ranking struct {
+	h []int32
+	// at[i] is the position of index i in h; loads[i] its load. Both are
+	// indexed by snapshot index and may be shared with other rankings.
+	at, loads []int32
+}
+
+// newRanking heapifies h, in O(len(h)).
+func newRanking(h, at, loads []int32) ranking {
+	r := ranking{h: h, at: at, loads: loads}
+	for p, i := range h {
+		at[i] = int32(p)
 	}
-	s.cache.mu.Unlock()
-	return nil
+	for p := len(h)/2 - 1; p >= 0; p-- {
+		r.down(p)
+	}
+	return r
+}
+
+func (r *ranking) less(a, b int32) bool {
+	if la, lb := r.loads[a], r.loads[b]; la != lb {
+		return la < lb
+	}
+	return a < b
+}
+
+func (r *ranking) swap(p, q int) {
+	r.h[p], r.h[q] = r.h[q], r.h[p]
+	r.at[r.h[p]], r.at[r.h[q]] = int32(p), int32(q)
+}
+
+func (r *ranking) up(p int) {
+	for p > 0 {
+		q := (p - 1) / 2
+		if !r.less(r.h[p], r.h[q]) {
+			return
+		}
+		r.swap(p, q)
+		p = q
+	}
+}
+
+func (r *ranking) down(p int) {
+	n := len(r.h)
+	for {
+		m := 2*p + 1
+		if m >= n {
+			return
+		}
+		if q := m + 1; q < n && r.less(r.h[q], r.h[m]) {
+			m = q
+		}
+		if !r.less(r.h[m], r.h[p]) {
+			return
+		}
+		r.swap(p, m)
+		p = m
+	}
+}
+
+// fix restores the heap after index i's load changed.
+func (r *ranking) fix(i int32) {
+	r.up(int(r.at[i]))
+	r.down(int(r.at[i]))
+}
+
+// first returns the first index in ranking order that skip does not hold,
+// or -1. It walks the heap best first, keeping the frontier of heap
+// positions still to look at in a small heap of its own, so that it
+// visits each skipped index and its children only: O((k+1) log k) for k
+// skipped indexes. frontier is scratch space.
+func (r *ranking) first(skip idxSet, frontier *[]int32) int32 {
+	if len(r.h) == 0 {
+		return -1
+	}
+	if !skip.has(r.h[0]) {
+		return r.h[0]
+	}
+	f := (*frontier)[:0]
+	defer func() { *frontier = f }()
+	before := func(p, q int32) bool { return r.less(r.h[p], r.h[q]) }
+	push := func(p int32) {
+		if int(p) >= len(r.h) {
+			return
+		}
+		f = append(f, p)
+		for j := len(f) - 1; j > 0; {
+			k := (j - 1) / 2
+			if !before(f[j], f[k]) {
+				break
+			}
+			f[j], f[k] = f[k], f[j]
+			j = k
+		}
+	}
+	pop := func() int32 {
+		top := f[0]
+		last := len(f) - 1
+		f[0] = f[last]
+		f = f[:last]
+		for j := 0; ; {
+			m := 2*j + 1
+			if m >= len(f) {
+				break
+			}
+			if q := m + 1; q < len(f) && before(f[q], f[m]) {
+				m = q
+			}
+			if !before(f[m], f[j]) {
+				break
+			}
+			f[j], f[m] = f[m], f[j]
+			j = m
+		}
+		return top
+	}
+	push(1)
+	push(2)
+	for len(f) > 0 {
+		p := pop()
+		if i := r.h[p]; !skip.has(i) {
+			return i
+		}
+		push(2*p + 1)
+		push(2*p + 2)
+	}
+	return -1
 }

@@ -1,8 +1,10 @@
 package binding
 
-// Throughput benchmarks for Create and Resolve with parallel clients, the
-// redis-benchmark baseline they are compared against, and tests that pin
-// the number of Redis round trips each operation makes.
+// Throughput benchmarks for Create and Resolve with parallel clients on a
+// single Redis and on a 6-node Redis Cluster, each compared with
+// redis-benchmark running the same script (or command) on the same Redis
+// right after it; the allocator's memory and cold start on a large pool;
+// and tests that pin the number of Redis round trips each operation makes.
 //
 // One command prints all of it side by side (see BENCHMARKS.md):
 //
@@ -17,12 +19,14 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,18 +38,20 @@ import (
 	"github.com/privnum/privnum/pool"
 )
 
-const (
-	// benchClients is how many clients hit Redis at once, both in the Go
-	// benchmarks (goroutines, each with its own connection) and in the
-	// redis-benchmark baseline (-c).
-	benchClients = 64
-	// benchPoolSize is the number of virtual numbers in the benchmark pool.
-	benchPoolSize = 64
-)
+// benchClients is how many clients hit Redis at once, both in the Go
+// benchmarks (goroutines, each with its own connection) and in the
+// redis-benchmark baseline (-c, split over the masters of a cluster).
+const benchClients = 64
+
+// benchPools are the pool sizes BenchmarkCreate runs on.
+var benchPools = []int{64, 4096, 100_000}
+
+// benchModes are the Redis deployments every throughput benchmark runs on.
+var benchModes = []string{"single", "cluster"}
 
 var benchParser = e164.Parser{Region: "CN"}
 
-func benchX(i int) string { return fmt.Sprintf("+861700000%04d", i) }
+func benchX(i int) string { return fmt.Sprintf("+86170%08d", i) }
 
 // benchParties returns the i-th pair of distinct parties. Every pair is new,
 // so creates never exhaust the pool however long the benchmark runs.
@@ -53,29 +59,110 @@ func benchParties(i int64) (a, b string) {
 	return fmt.Sprintf("+86138%08d", i%100_000_000), fmt.Sprintf("+86139%08d", i%100_000_000)
 }
 
-// benchService starts a throwaway Redis with a pool of n numbers and
-// returns a Service on a client with a connection for every parallel
-// client, plus the server it runs on.
-func benchService(tb testing.TB, n int) (*Service, *redis.Client, redistest.Server) {
-	tb.Helper()
-	srv := redistest.Start(tb)
-	o, err := redis.ParseURL(srv.URL)
-	if err != nil {
-		tb.Fatal(err)
+// benchTarget is the Redis one benchmark mode runs on: a throwaway
+// redis-server (or PRIVNUM_TEST_REDIS_URL) or a throwaway 6-node cluster.
+type benchTarget struct {
+	url     string
+	cluster *redistest.Cluster
+}
+
+func startTarget(b *testing.B, mode string) benchTarget {
+	b.Helper()
+	if mode == "cluster" {
+		c := redistest.StartCluster(b)
+		return benchTarget{url: c.URL(), cluster: c}
 	}
-	o.PoolSize = benchClients + 8
-	o.MinIdleConns = benchClients
-	rdb := redis.NewClient(o)
-	tb.Cleanup(func() { rdb.Close() })
-	p := pool.New(rdb, benchParser)
+	return benchTarget{url: redistest.Start(b).URL}
+}
+
+// benchEnv is a Service on a benchTarget with a pool of numbers.
+type benchEnv struct {
+	svc *Service
+	rdb redis.UniversalClient
+	// nodes are where the redis-benchmark baseline sends its commands:
+	// the server, or every master of the cluster, each with a pool number
+	// whose slot it serves.
+	nodes []benchNode
+	// next numbers the parties of the next create, so that every create
+	// of the benchmark binds two parties never seen before.
+	next atomic.Int64
+}
+
+type benchNode struct{ host, port, x string }
+
+// env empties the target and returns a Service on it with a pool of n
+// numbers, on a client with a connection for every parallel client (per
+// node on a cluster), closed when tb ends. The service has made one create.
+func (t benchTarget) env(tb testing.TB, n int, cfg Config) *benchEnv {
+	tb.Helper()
+	ctx := context.Background()
+	e := &benchEnv{}
+	if t.cluster != nil {
+		if err := t.cluster.Flush(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		e.rdb = redistest.ClientFor(tb, t.url+"&pool_size="+strconv.Itoa(benchClients+8))
+	} else {
+		o, err := redis.ParseURL(t.url)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		o.PoolSize = benchClients + 8
+		o.MinIdleConns = benchClients
+		rdb := redis.NewClient(o)
+		tb.Cleanup(func() { rdb.Close() })
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			tb.Fatal(err)
+		}
+		e.rdb = rdb
+	}
+	p := pool.New(e.rdb, benchParser)
 	entries := make([]pool.Entry, n)
 	for i := range entries {
 		entries[i] = pool.Entry{Number: benchX(i)}
 	}
-	if _, err := p.Add(context.Background(), entries); err != nil {
+	// pool.Add writes every number in one pipeline.
+	if _, err := p.Add(ctx, entries); err != nil {
 		tb.Fatal(err)
 	}
-	return New(rdb, p, benchParser, Config{Quarantine: time.Hour}), rdb, srv
+	// The service parses with what privnum serve builds: a parser that
+	// remembers the numbers it has seen.
+	parser, err := e164.NewParser("CN")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.svc = New(e.rdb, p, parser, cfg)
+	// Warm the script cache and the pool snapshot.
+	if _, err := e.svc.Create(ctx, Request{A: "+8613700000001", B: "+8613700000002", TTL: time.Hour}); err != nil {
+		tb.Fatal(err)
+	}
+	cc, ok := e.rdb.(*redis.ClusterClient)
+	if !ok {
+		host, port, _ := net.SplitHostPort(e.rdb.(*redis.Client).Options().Addr)
+		e.nodes = []benchNode{{host, port, benchX(0)}}
+		return e
+	}
+	masters, err := t.cluster.Masters(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range masters {
+		for i := range n {
+			c, err := cc.MasterForKey(ctx, store.NumberKey(benchX(i)))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if c.Options().Addr == m {
+				host, port, _ := net.SplitHostPort(m)
+				e.nodes = append(e.nodes, benchNode{host, port, benchX(i)})
+				break
+			}
+		}
+	}
+	if len(e.nodes) != len(masters) {
+		tb.Fatalf("pool of %d numbers: found numbers on %d of %d masters", n, len(e.nodes), len(masters))
+	}
+	return e
 }
 
 // setBenchParallelism makes RunParallel use benchClients goroutines.
@@ -84,178 +171,367 @@ func setBenchParallelism(b *testing.B) {
 	b.SetParallelism((benchClients + procs - 1) / procs)
 }
 
-func reportRate(b *testing.B, unit string) {
-	if s := b.Elapsed().Seconds(); s > 0 {
-		b.ReportMetric(float64(b.N)/s, unit)
+func reportRate(b *testing.B, unit string) float64 {
+	s := b.Elapsed().Seconds()
+	if s <= 0 {
+		return 0
 	}
+	r := float64(b.N) / s
+	b.ReportMetric(r, unit)
+	return r
 }
+
+// cpuMeter measures the CPU time this process and Redis (every node of a
+// cluster, replicas included) spend between start and stop.
+type cpuMeter struct {
+	rdb         redis.UniversalClient
+	self, redis time.Duration
+}
+
+func startCPU(tb testing.TB, rdb redis.UniversalClient) *cpuMeter {
+	return &cpuMeter{rdb: rdb, self: selfCPU(), redis: redisCPU(tb, rdb)}
+}
+
+// stop returns the CPU time of this process and of Redis since start.
+func (m *cpuMeter) stop(tb testing.TB) (self, redis time.Duration) {
+	return selfCPU() - m.self, redisCPU(tb, m.rdb) - m.redis
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU sums used_cpu_sys and used_cpu_user over every node of rdb.
+func redisCPU(tb testing.TB, rdb redis.UniversalClient) time.Duration {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var sum float64
+	one := func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "cpu").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			if k == "used_cpu_sys" || k == "used_cpu_user" {
+				f, _ := strconv.ParseFloat(v, 64)
+				mu.Lock()
+				sum += f
+				mu.Unlock()
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachShard(ctx, one)
+	case *redis.Client:
+		err = one(ctx, c)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(sum * float64(time.Second))
+}
+
+func reportCPU(b *testing.B, prefix string, self, redis time.Duration, n int) {
+	b.ReportMetric(float64(self.Microseconds())/float64(n), prefix+"client-µs/op")
+	b.ReportMetric(float64(redis.Microseconds())/float64(n), prefix+"redis-µs/op")
+}
+
+// baselineMin is the fewest operations a run must have made for the
+// benchmark to run its redis-benchmark baseline (not the short probing
+// runs the testing package starts with).
+const baselineMin = 1000
 
 // BenchmarkCreate measures Service.Create throughput with benchClients
 // parallel clients, each create binding two parties never seen before, on
-// a pool of benchPoolSize numbers and on a large pool (the allocator ranks
-// every free number of the pool on each create).
+// a single Redis and on a cluster, with pools of 64 to 100,000 numbers.
+// After each timed run, redis-benchmark runs the service's create script
+// as many times on the same Redis (see createBaseline), and the benchmark
+// reports both rates and their ratio, plus the CPU time per operation of
+// each side.
 func BenchmarkCreate(b *testing.B) {
-	for _, n := range []int{benchPoolSize, 4096} {
-		b.Run(fmt.Sprintf("pool=%d", n), func(b *testing.B) { benchmarkCreate(b, n, false) })
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			t := startTarget(b, mode)
+			parent := b
+			for _, n := range benchPools {
+				var e *benchEnv
+				b.Run(fmt.Sprintf("pool=%d", n), func(b *testing.B) {
+					if e == nil {
+						e = t.env(parent, n, Config{Quarantine: time.Hour})
+					}
+					benchmarkCreate(b, e)
+				})
+			}
+			if mode == "single" {
+				var e *benchEnv
+				b.Run(fmt.Sprintf("pool=%d/autopipeline", benchPools[0]), func(b *testing.B) {
+					if e == nil {
+						e = t.env(parent, benchPools[0], Config{Quarantine: time.Hour, AutoPipeline: true})
+					}
+					benchmarkCreate(b, e)
+				})
+			}
+		})
 	}
-	b.Run(fmt.Sprintf("pool=%d/autopipeline", benchPoolSize), func(b *testing.B) { benchmarkCreate(b, benchPoolSize, true) })
 }
 
-func benchmarkCreate(b *testing.B, poolSize int, autoPipeline bool) {
-	svc, rdb, _ := benchService(b, poolSize)
-	if autoPipeline {
-		svc = New(rdb, svc.pool, benchParser, Config{Quarantine: time.Hour, AutoPipeline: true})
-	}
+func benchmarkCreate(b *testing.B, e *benchEnv) {
 	ctx := context.Background()
-	// Warm the script cache and the pool snapshot outside the timer.
-	if _, err := svc.Create(ctx, Request{A: "+8613700000001", B: "+8613700000002", TTL: time.Hour}); err != nil {
-		b.Fatal(err)
-	}
-	var next atomic.Int64
 	setBenchParallelism(b)
 	b.ReportAllocs()
+	cpu := startCPU(b, e.rdb)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			a, c := benchParties(next.Add(1))
-			if _, err := svc.Create(ctx, Request{A: a, B: c, TTL: time.Hour}); err != nil {
+			a, c := benchParties(e.next.Add(1))
+			if _, err := e.svc.Create(ctx, Request{A: a, B: c, TTL: time.Hour}); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
 	b.StopTimer()
-	reportRate(b, "creates/s")
+	self, rcpu := cpu.stop(b)
+	rate := reportRate(b, "creates/s")
+	reportCPU(b, "", self, rcpu, b.N)
+	if b.N < baselineMin {
+		return
+	}
+	if bin, err := exec.LookPath("redis-benchmark"); err == nil {
+		base := createBaseline(b, bin, e, b.N)
+		b.ReportMetric(base, "baseline/s")
+		b.ReportMetric(rate/base, "ratio")
+	}
 }
 
 // BenchmarkResolve measures Service.Resolve throughput with benchClients
-// parallel clients over a set of live bindings.
+// parallel clients over 4096 live bindings, on a single Redis and on a
+// cluster, then runs redis-benchmark's HGETALL of a route hash (the one
+// command a Resolve sends) as many times on the same Redis, and reports
+// both rates and their ratio.
 func BenchmarkResolve(b *testing.B) {
-	svc, _, _ := benchService(b, benchPoolSize)
-	ctx := context.Background()
-	type call struct{ x, caller, want string }
-	const bindings = 4096
-	calls := make([]call, 0, 2*bindings)
-	for i := range int64(bindings) {
-		a, c := benchParties(i)
-		bd, err := svc.Create(ctx, Request{A: a, B: c, TTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		calls = append(calls, call{bd.X, a, c}, call{bd.X, c, a})
-	}
-	var next atomic.Int64
-	setBenchParallelism(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			c := calls[next.Add(1)%int64(len(calls))]
-			r, err := svc.Resolve(ctx, c.x, c.caller)
-			if err != nil || r.Target != c.want {
-				b.Errorf("Resolve(%s, %s) = %+v, %v; want %s", c.x, c.caller, r, err, c.want)
-				return
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			e := startTarget(b, mode).env(b, 64, Config{Quarantine: time.Hour})
+			type call struct{ x, caller, want string }
+			var calls []call
+			const bindings = 4096
+			for i := range int64(bindings) {
+				a, c := benchParties(i)
+				bd, err := e.svc.Create(context.Background(), Request{A: a, B: c, TTL: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				calls = append(calls, call{bd.X, a, c}, call{bd.X, c, a})
 			}
-		}
-	})
-	b.StopTimer()
-	reportRate(b, "resolves/s")
+			b.Run("bindings=4096", func(b *testing.B) {
+				ctx := context.Background()
+				var next atomic.Int64
+				setBenchParallelism(b)
+				b.ReportAllocs()
+				cpu := startCPU(b, e.rdb)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						c := calls[next.Add(1)%int64(len(calls))]
+						r, err := e.svc.Resolve(ctx, c.x, c.caller)
+						if err != nil || r.Target != c.want {
+							b.Errorf("Resolve(%s, %s) = %+v, %v; want %s", c.x, c.caller, r, err, c.want)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				self, rcpu := cpu.stop(b)
+				rate := reportRate(b, "resolves/s")
+				reportCPU(b, "", self, rcpu, b.N)
+				if b.N < baselineMin {
+					return
+				}
+				if bin, err := exec.LookPath("redis-benchmark"); err == nil {
+					base := hgetallBaseline(b, bin, e, b.N)
+					b.ReportMetric(base, "baseline/s")
+					b.ReportMetric(rate/base, "ratio")
+				}
+			})
+		})
+	}
 }
 
-// BenchmarkRedisBenchmarkBaseline runs redis-benchmark on the same machine
-// with the same number of clients (no pipelining), b.N requests per run:
-//
-//   - create_script: EVALSHA of the service's own createScript on one
-//     active pool number with fresh random route and binding keys on every
-//     call (__rand_int__), so each call takes the full success path and
-//     writes three hashes and a sorted-set entry like a real create;
-//   - hgetall_route: HGETALL of an existing route hash, the one command a
-//     Resolve sends.
-//
-// It reports redis-benchmark's own requests per second as rps. It is
-// skipped when redis-benchmark is not installed.
-func BenchmarkRedisBenchmarkBaseline(b *testing.B) {
-	bin, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		b.Skip("redis-benchmark not installed")
+// BenchmarkCreateCold measures a new Service's first Create on a pool of
+// 100,000 numbers: reading the pool snapshot and ranking it (what a
+// process does at start and after every pool change), then the create.
+// heap-MB is the heap the service keeps for the pool afterwards
+// (runtime.MemStats.HeapInuse after a GC, against before it existed).
+func BenchmarkCreateCold(b *testing.B) {
+	const n = 100_000
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			e := startTarget(b, mode).env(b, n, Config{Quarantine: time.Hour})
+			b.Run(fmt.Sprintf("pool=%d", n), func(b *testing.B) {
+				ctx := context.Background()
+				b.ReportAllocs()
+				var heap float64
+				for range b.N {
+					b.StopTimer()
+					var before, after runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					b.StartTimer()
+					svc := New(e.rdb, e.svc.pool, e.svc.parser, e.svc.cfg)
+					a, c := benchParties(e.next.Add(1))
+					if _, err := svc.Create(ctx, Request{A: a, B: c, TTL: time.Hour}); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					heap = (float64(after.HeapInuse) - float64(before.HeapInuse)) / (1 << 20)
+					runtime.KeepAlive(svc)
+					b.StartTimer()
+				}
+				b.ReportMetric(heap, "heap-MB")
+			})
+		})
 	}
-	svc, rdb, srv := benchService(b, 1)
-	ctx := context.Background()
-	host, port, _ := strings.Cut(srv.Addr, ":")
-	x := benchX(0)
+}
 
-	// SCRIPT LOAD of the service's script source.
-	sha, err := createScript.Load(ctx, rdb).Result()
+// createBaseline runs redis-benchmark on e's Redis: n EVALSHA of the
+// service's own createScript on an active pool number, with fresh random
+// route and binding keys on every call (__rand_int__), so that each call
+// takes the full success path and writes three hashes and a sorted-set
+// entry like a real create. On a cluster, one redis-benchmark per master,
+// all at once, each on a number that master serves. It returns the
+// requests per second and reports the CPU time per request of
+// redis-benchmark and of Redis.
+func createBaseline(b *testing.B, bin string, e *benchEnv, n int) float64 {
+	ctx := context.Background()
+	sha, err := createScript.Load(ctx, e.rdb).Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()
 	exp := now.Add(time.Hour)
-	createArgs := []string{
-		"EVALSHA", sha, "5",
-		store.NumberKey(x),
-		store.RouteKey(x, "+86__rand_int__"),
-		store.RouteKey(x, "+86__rand_int__"),
-		store.BindingKey(x, "8617000000000.__rand_int__"),
-		store.ActiveKey(x),
-		ms(now), ms(exp), strconv.FormatInt(time.Hour.Milliseconds(), 10),
-		"8617000000000.__rand_int__", "+86__rand_int__", "+86__rand_int__", x,
-		"1", "1", "0", "0", "0", string(Both), "", "",
-	}
-	// Check that the command as written takes the success path, with
-	// every __rand_int__ drawn differently as redis-benchmark does.
-	probe := make([]any, len(createArgs))
-	for i, a := range createArgs {
-		probe[i] = strings.ReplaceAll(a, "__rand_int__", fmt.Sprintf("%012d", i))
-	}
-	if got, err := rdb.Do(ctx, probe...).Slice(); err != nil || len(got) != 2 || got[0] != "ok" {
-		b.Fatalf("baseline script probe = %v, %v; want [ok n]", got, err)
-	}
-	b.Run("create_script", func(b *testing.B) {
-		before := rdb.ZCard(ctx, store.ActiveKey(x)).Val()
-		runRedisBenchmark(b, bin, host, port, createArgs)
-		// Nearly every call must have taken the success path (one new
-		// active entry each); random-key collisions are tolerated (under
-		// load runs have seen up to 14%).
-		if added := rdb.ZCard(ctx, store.ActiveKey(x)).Val() - before; float64(added) < 0.8*float64(b.N) {
-			b.Fatalf("only %d of %d baseline calls created a binding: the baseline is not measuring the success path", added, b.N)
+	command := func(x string) []string {
+		return []string{
+			"EVALSHA", sha, "5",
+			store.NumberKey(x),
+			store.RouteKey(x, "+86__rand_int__"),
+			store.RouteKey(x, "+86__rand_int__"),
+			store.BindingKey(x, "8617000000000.__rand_int__"),
+			store.ActiveKey(x),
+			ms(now), ms(exp), strconv.FormatInt(time.Hour.Milliseconds(), 10),
+			"8617000000000.__rand_int__", "+86__rand_int__", "+86__rand_int__", x,
+			"1", "1", "0", "0", "0", string(Both), "", "",
 		}
-	})
-
-	bd, err := svc.Create(ctx, Request{A: "+8613800000001", B: "+8613900000001", TTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
 	}
-	b.Run("hgetall_route", func(b *testing.B) {
-		runRedisBenchmark(b, bin, host, port, []string{"HGETALL", store.RouteKey(bd.X, bd.A)})
-	})
+	before := make([]int64, len(e.nodes))
+	for i, nd := range e.nodes {
+		// Check that the command as written takes the success path, with
+		// every __rand_int__ drawn differently as redis-benchmark does.
+		args := command(nd.x)
+		probe := make([]any, len(args))
+		for j, a := range args {
+			probe[j] = strings.ReplaceAll(a, "__rand_int__", fmt.Sprintf("9%08d%03d", e.next.Add(1)%100_000_000, j))
+		}
+		if got, err := e.rdb.Do(ctx, probe...).Slice(); err != nil || len(got) != 2 || got[0] != "ok" {
+			b.Fatalf("baseline script probe on %s = %v, %v; want [ok n]", nd.x, got, err)
+		}
+		before[i] = e.rdb.ZCard(ctx, store.ActiveKey(nd.x)).Val()
+	}
+	rps := runRedisBenchmark(b, bin, e, n, command)
+	// Nearly every call must have taken the success path (one new active
+	// entry each); random-key collisions are tolerated.
+	var added int64
+	for i, nd := range e.nodes {
+		added += e.rdb.ZCard(ctx, store.ActiveKey(nd.x)).Val() - before[i]
+	}
+	if float64(added) < 0.8*float64(n) {
+		b.Fatalf("only %d of %d baseline calls created a binding: the baseline is not measuring the success path", added, n)
+	}
+	return rps
 }
 
-// runRedisBenchmark runs command b.N times with benchClients connections.
-// Each __rand_int__ in it becomes a fresh 12-digit number below 10^9 on
-// every call (-r is parsed as a C int: a larger value overflows and every
-// call then reuses the same keys).
-func runRedisBenchmark(b *testing.B, bin, host, port string, command []string) {
-	args := append([]string{"-h", host, "-p", port, "-c", strconv.Itoa(benchClients),
-		"-n", strconv.Itoa(b.N), "-r", "1000000000", "--csv"}, command...)
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	b.ResetTimer()
-	err := cmd.Run()
-	b.StopTimer()
-	if err != nil {
-		b.Fatalf("redis-benchmark: %v\n%s%s", err, out.String(), errOut.String())
+// hgetallBaseline runs redis-benchmark's HGETALL of an existing route hash
+// n times on e's Redis (on a cluster, one route hash on every master) and
+// returns the requests per second.
+func hgetallBaseline(b *testing.B, bin string, e *benchEnv, n int) float64 {
+	ctx := context.Background()
+	routes := map[string]string{}
+	for i, nd := range e.nodes {
+		a, c := fmt.Sprintf("+86136%08d", i), fmt.Sprintf("+86135%08d", i)
+		// A second run finds the binding there already.
+		if _, err := e.svc.Create(ctx, Request{A: a, B: c, X: nd.x, TTL: time.Hour}); err != nil && !errors.Is(err, ErrPartyBusy) {
+			b.Fatal(err)
+		}
+		routes[nd.x] = store.RouteKey(nd.x, a)
 	}
-	rows, err := csv.NewReader(&out).ReadAll()
+	return runRedisBenchmark(b, bin, e, n, func(x string) []string { return []string{"HGETALL", routes[x]} })
+}
+
+// runRedisBenchmark sends n requests of command with benchClients
+// connections, no pipelining: one redis-benchmark on a single server, or
+// one per master of a cluster (clients and requests split evenly), all at
+// once. Each __rand_int__ in a command becomes a fresh 12-digit number
+// below 10^9 on every call (-r is parsed as a C int: a larger value
+// overflows and every call then reuses the same keys). It returns
+// redis-benchmark's own requests per second on a single server, and n
+// over the time from the first start to the last exit on a cluster; and
+// it reports the CPU time per request of redis-benchmark and of Redis.
+func runRedisBenchmark(b *testing.B, bin string, e *benchEnv, n int, command func(x string) []string) float64 {
+	k := len(e.nodes)
+	cmds := make([]*exec.Cmd, k)
+	outs, errs := make([]*bytes.Buffer, k), make([]*bytes.Buffer, k)
+	for i, nd := range e.nodes {
+		clients := benchClients / k
+		if i < benchClients%k {
+			clients++
+		}
+		reqs := n / k
+		if i < n%k {
+			reqs++
+		}
+		args := append([]string{"-h", nd.host, "-p", nd.port, "-c", strconv.Itoa(clients),
+			"-n", strconv.Itoa(reqs), "-r", "1000000000", "--csv"}, command(nd.x)...)
+		outs[i], errs[i] = &bytes.Buffer{}, &bytes.Buffer{}
+		cmds[i] = exec.Command(bin, args...)
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], errs[i]
+	}
+	cpu := startCPU(b, e.rdb)
+	start := time.Now()
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			b.Fatalf("redis-benchmark: %v", err)
+		}
+	}
+	var benchCPU time.Duration
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			b.Fatalf("redis-benchmark: %v\n%s%s", err, outs[i].String(), errs[i].String())
+		}
+		benchCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	}
+	wall := time.Since(start)
+	_, rcpu := cpu.stop(b)
+	reportCPU(b, "baseline-", benchCPU, rcpu, n)
+	if k > 1 {
+		return float64(n) / wall.Seconds()
+	}
+	rows, err := csv.NewReader(outs[0]).ReadAll()
 	if err != nil || len(rows) < 2 || len(rows[1]) < 2 {
-		b.Fatalf("redis-benchmark output %q: %v", out.String(), err)
+		b.Fatalf("redis-benchmark output %q: %v", outs[0].String(), err)
 	}
 	rps, err := strconv.ParseFloat(rows[1][1], 64)
 	if err != nil {
 		b.Fatalf("redis-benchmark rps %q: %v", rows[1][1], err)
 	}
-	b.ReportMetric(rps, "rps")
+	return rps
 }
 
 // roundTrips records every command round trip a client makes: a single

@@ -294,7 +294,7 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 			return b, s.hint(ctx, b)
 		}
 	}
-	for _, x := range rest() {
+	for x := range rest {
 		if x == guess {
 			continue
 		}
