@@ -198,6 +198,10 @@ func (a *App) HandleEvent(ev ari.Event) {
 				}
 			})
 		}
+	case *ari.ChannelStateChange:
+		a.strayLeg(e.Channel.ID)
+	case *ari.Dial:
+		a.strayLeg(e.Peer.ID)
 	case *ari.PlaybackFinished:
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
 		if !ok {
@@ -210,6 +214,20 @@ func (a *App) HandleEvent(ev ari.Event) {
 			c.do(func() { c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing}) })
 		}
 	}
+}
+
+// strayLeg hangs up a leg privnum originated whose call is gone: an
+// originate that reached Asterisk after its call ended (the request was
+// cancelled on our side, not on the wire).
+func (a *App) strayLeg(id string) {
+	if !strings.HasPrefix(id, "privnum-") || !(strings.HasSuffix(id, "-a") || strings.HasSuffix(id, "-b")) {
+		return
+	}
+	if a.lookup(id) != nil {
+		return
+	}
+	a.log.Info("ending a leg whose call is gone", "channel", id)
+	a.spawn(func() { a.hangup(id, "normal") })
 }
 
 // toCall runs f on the owner of the call that channel id belongs to.
@@ -314,13 +332,19 @@ func (c *call) dialSecond(r binding.Route) {
 
 // originated continues once Asterisk answered the originate request.
 func (c *call) originated(err error) {
-	if c.outGone {
-		return
-	}
 	if c.phase == ending {
 		// The call ended while we dialed: whatever became of the request,
-		// end the leg (a leg that was never created answers not found).
-		c.hangupLeg(c.outbound, "normal")
+		// end the leg (a leg that was never created answers not found). A
+		// leg Asterisk creates later still is caught by strayLeg.
+		if !c.outGone {
+			c.hangupLeg(c.outbound, "normal")
+		} else if err == nil || errors.Is(err, context.Canceled) {
+			id := c.outbound
+			c.a.spawn(func() { c.a.hangup(id, "normal") })
+		}
+		return
+	}
+	if c.outGone {
 		return
 	}
 	if err != nil {

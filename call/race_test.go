@@ -10,7 +10,9 @@ import (
 
 	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/ari/arisim"
+	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
+	"github.com/privnum/privnum/cdr"
 )
 
 // slowPlay is a Switch whose Play requests return late: the playback
@@ -102,6 +104,83 @@ func TestCallbackBridgedBeforeCompleted(t *testing.T) {
 			want := []string{"calling-first", "calling-second", "bridged", "completed"}
 			if got := st.list(); !slices.Equal(got, want) {
 				t.Fatalf("states = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// slowOriginate is a Switch whose originate requests are slow. Without
+// reachAnyway the request takes delay to reach Asterisk (and a cancelled one
+// never does); with it, Asterisk acts on the request at once and only the
+// answer is late (a cancelled request that was already on the wire).
+type slowOriginate struct {
+	call.Switch
+	delay       time.Duration
+	reachAnyway bool
+}
+
+func (s slowOriginate) Originate(ctx context.Context, r ari.OriginateRequest) (ari.Channel, error) {
+	if s.reachAnyway {
+		type result struct {
+			ch  ari.Channel
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			ch, err := s.Switch.Originate(context.WithoutCancel(ctx), r)
+			time.Sleep(s.delay)
+			done <- result{ch, err}
+		}()
+		select {
+		case <-ctx.Done():
+			return ari.Channel{}, ctx.Err()
+		case x := <-done:
+			return x.ch, x.err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ari.Channel{}, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Switch.Originate(ctx, r)
+}
+
+// TestHangupCancelsOriginate: the caller hangs up while the hidden leg's
+// originate is in flight. The request is cancelled, so nobody is dialed;
+// and if Asterisk had already acted on it, the leg it created is hung up.
+func TestHangupCancelsOriginate(t *testing.T) {
+	for _, reach := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reached=%v", reach), func(t *testing.T) {
+			h := newHarness(t)
+			h.restartWith(func(sw call.Switch) call.Switch { return slowOriginate{sw, 300 * time.Millisecond, reach} })
+			h.sim.SetEndpoint(bNum, arisim.NoAnswer())
+			h.bind(binding.Options{})
+			in := h.dial(aNum)
+			time.Sleep(50 * time.Millisecond) // routed; the originate is on its way
+			if err := h.sim.HangupFromPeer(in, 16); err != nil {
+				t.Fatal(err)
+			}
+			h.waitFor("call ended", func() bool { return h.app.LiveCalls() == 0 })
+			r := h.lastRecord()
+			if r.Disposition != cdr.Cancelled {
+				t.Errorf("record = %+v; want cancelled", r)
+			}
+			if reach {
+				h.waitFor("the late leg", func() bool { _, ok := h.outboundTo(bNum); return ok })
+			} else {
+				time.Sleep(400 * time.Millisecond) // past the originate's delay
+			}
+			out, dialed := h.outboundTo(bNum)
+			switch {
+			case !reach && dialed:
+				t.Errorf("the callee was dialed after the caller hung up: %+v", out)
+			case reach && !dialed:
+				t.Fatal("the simulated switch did not act on the late originate")
+			case reach:
+				if ch := h.waitDestroyed(out.ID); ch.HangupBy != arisim.HangupByApp {
+					t.Errorf("late leg ended by %s, want privnum", ch.HangupBy)
+				}
 			}
 		})
 	}
