@@ -176,8 +176,8 @@ type App struct {
 
 	mu        sync.Mutex // guards the fields below: the registry, not calls
 	closed    bool
-	calls     map[string]*call // by call id
-	byChannel map[string]*call // by leg and bridge id
+	calls     map[string]*call       // by call id
+	byChannel map[string]*call       // by leg and bridge id
 	flashes   map[string]*time.Timer // verification flash calls by channel
 	draining  bool
 	idle      chan struct{} // closed when draining and no call is left
