@@ -142,8 +142,17 @@ func newEventsClient(t *testing.T, url string, pingInterval time.Duration) *Clie
 // checkStopped fails if a goroutine of a Client is still running.
 func checkStopped(t *testing.T, c *Client) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	// A goroutine that has just signalled its end (Run returned) may still
+	// be on its way out: give it a moment.
+	var buf []byte
+	for deadline := time.Now().Add(time.Second); ; {
+		buf = make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if !bytes.Contains(buf, []byte("privnum/ari.(*Client)")) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if bytes.Contains(buf, []byte("privnum/ari.(*Client)")) {
 		t.Errorf("client goroutines still running:\n%s", buf)
 	}
