@@ -268,8 +268,8 @@ func BenchmarkCreate(b *testing.B) {
 					benchmarkCreate(b, e)
 				})
 			}
-			if mode == "single" {
-				// As privnum processes run on a single server.
+			{
+				// As privnum processes run.
 				for _, n := range benchPools {
 					var e *benchEnv
 					b.Run(fmt.Sprintf("pool=%d/autopipeline", n), func(b *testing.B) {

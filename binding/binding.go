@@ -128,7 +128,7 @@ type Config struct {
 	MaxTTL time.Duration
 	// AutoPipeline sends Create's commands through a go-redis
 	// autopipeliner, so that concurrent creates share round trips (fewer
-	// syscalls on both sides). Only for a single-node *redis.Client.
+	// syscalls on both sides). For single-server and cluster clients.
 	AutoPipeline bool
 	// WaitReplicas, when above 0, makes Create, Release and Extend return
 	// only after that many replicas of the number's master confirmed the
@@ -167,8 +167,16 @@ func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config
 		cfg.AutoPipeline = false // WAIT must follow the script on its own connection
 	}
 	s := &Service{rdb: rdb, pool: p, parser: parser, cfg: cfg, cache: candidates{load: map[string]int{}}}
-	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
-		if ap, err := c.AsyncAutoPipeline(); err == nil {
+	if cfg.AutoPipeline {
+		var ap *redis.AutoPipeliner
+		var err error
+		switch c := rdb.(type) {
+		case *redis.Client:
+			ap, err = c.AsyncAutoPipeline()
+		case *redis.ClusterClient:
+			ap, err = c.AsyncAutoPipeline()
+		}
+		if err == nil {
 			s.ap = ap
 		}
 	}
