@@ -250,6 +250,8 @@ func newEvent(typ string) Event {
 		return &ChannelCallerId{}
 	case "ApplicationReplaced":
 		return &ApplicationReplaced{}
+	case "TextMessageReceived":
+		return &TextMessageReceived{}
 	}
 	return nil
 }

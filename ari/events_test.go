@@ -52,7 +52,7 @@ func TestDecodeEventTraces(t *testing.T) {
 	for _, typ := range []string{"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDestroyed",
 		"ChannelHangupRequest", "Dial", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed",
 		"PlaybackStarted", "PlaybackFinished", "ChannelVarset", "ChannelConnectedLine", "ChannelCallerId",
-		"ApplicationReplaced"} {
+		"ApplicationReplaced", "TextMessageReceived"} {
 		if typed[typ] == 0 {
 			t.Errorf("no %s decoded as a typed event", typ)
 		}

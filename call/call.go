@@ -35,6 +35,9 @@ type Switch interface {
 	GetBridge(ctx context.Context, bridgeID string) (ari.Bridge, error)
 	RecordBridge(ctx context.Context, bridgeID string, r ari.RecordRequest) (ari.LiveRecording, error)
 	Application(ctx context.Context, name string) (ari.Application, error)
+	Subscribe(ctx context.Context, app, eventSource string) (ari.Application, error)
+	SendMessage(ctx context.Context, to, from, body string) error
+	Continue(ctx context.Context, channelID string) error
 }
 
 // errDuplicate means a call id is already in progress.
@@ -82,6 +85,8 @@ type Config struct {
 	FlashTimeout time.Duration
 	// RecordFormat is the bridge recording format. Default "wav".
 	RecordFormat string
+	// Messages configures the relay of text messages; off by default.
+	Messages Messages
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics may be nil.

@@ -50,6 +50,8 @@ type harness struct {
 	wrap func(call.Switch) call.Switch
 	// journal notes the App's channel requests.
 	journal *journal
+	// messages configures the text-message relay of the next start.
+	messages call.Messages
 }
 
 func newHarness(t *testing.T) *harness {
@@ -93,7 +95,7 @@ func (h *harness) start() {
 		sw = h.wrap(sw)
 	}
 	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second,
+		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages,
 		Logger: slog.New(slog.NewTextHandler(call.WarnLog{}, &slog.HandlerOptions{Level: slog.LevelWarn})), Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

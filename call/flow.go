@@ -117,6 +117,7 @@ func gone(err error) bool {
 // by an earlier run are taken up again, and channels nobody owns are ended.
 func (a *App) Connected(ctx context.Context) {
 	a.cfg.Metrics.connected()
+	a.subscribeMessages(ctx)
 	app, err := a.sw.Application(ctx, a.cfg.Application)
 	if err != nil {
 		a.log.Error("resync after connect", "err", err)
@@ -198,6 +199,8 @@ func (a *App) HandleEvent(ev ari.Event) {
 				}
 			})
 		}
+	case *ari.TextMessageReceived:
+		a.spawn(func() { a.relayMessage(e) })
 	case *ari.ChannelStateChange:
 		a.strayLeg(e.Channel.ID)
 	case *ari.Dial:
@@ -239,6 +242,10 @@ func (a *App) toCall(id string, f func(*call)) {
 
 func (a *App) stasisStart(e *ari.StasisStart) {
 	ch := e.Channel
+	if strings.HasPrefix(ch.Name, "Message/") {
+		a.messageChannel(ch)
+		return
+	}
 	tag := ""
 	if len(e.Args) > 0 {
 		tag = e.Args[0]

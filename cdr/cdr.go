@@ -30,6 +30,8 @@ const (
 	Cancelled Disposition = "cancelled"
 	// Rejected: no binding, an expired binding or a direction not allowed.
 	Rejected Disposition = "rejected"
+	// Relayed means a text message was passed on to the other party.
+	Relayed Disposition = "relayed"
 )
 
 // Record is one call's detail record. Caller and Callee are masked.
@@ -50,6 +52,9 @@ type Record struct {
 	HangupCause int         `json:"hangup_cause"`
 	HangupBy    string      `json:"hangup_by,omitempty"`
 	Recording   string      `json:"recording,omitempty"`
+	// Length is a text message's length in characters (kind "sms"); its
+	// body is never stored.
+	Length int `json:"length,omitempty"`
 }
 
 // Duration is how long the parties talked.

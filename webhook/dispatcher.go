@@ -294,7 +294,8 @@ type Recorder interface {
 }
 
 // CallRecorder returns a Recorder that stores each record with next and
-// then publishes a CallCompleted event. A failed publish is logged, not
+// then publishes its event (CallCompleted, or MessageRelayed for a relayed
+// text message). A failed publish is logged, not
 // returned: the record is kept either way.
 func (d *Dispatcher) CallRecorder(next Recorder) Recorder {
 	return callRecorder{next: next, d: d}
@@ -309,8 +310,8 @@ func (c callRecorder) Add(ctx context.Context, r cdr.Record) error {
 	if err := c.next.Add(ctx, r); err != nil {
 		return err
 	}
-	ev, err := CallEvent(r)
-	if err == nil {
+	ev, ok, err := CallEvent(r)
+	if ok {
 		err = c.d.Publish(ctx, ev)
 	}
 	if err != nil {

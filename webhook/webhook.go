@@ -66,12 +66,16 @@ const (
 	// CallbackUpdated: a callback changed state; data is the callback with
 	// its parties masked.
 	CallbackUpdated = "callback.updated"
+	// MessageRelayed: a text message through a virtual number was passed on
+	// to the other party; data is its record (masked numbers, length, never
+	// the body).
+	MessageRelayed = "message.relayed"
 	// AllEvents subscribes a webhook to every event type, present and future.
 	AllEvents = "*"
 )
 
 // EventTypes lists every event type a webhook can subscribe to.
-var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallCompleted, CallbackUpdated}
+var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallCompleted, CallbackUpdated, MessageRelayed}
 
 // Event is one thing that happened, as delivered to webhooks.
 type Event struct {
@@ -107,8 +111,20 @@ func BindingEvent(typ string, b binding.Binding) (Event, error) {
 	return NewEvent(typ, b)
 }
 
-// CallEvent returns the CallCompleted event for a call record (whose
-// parties are already masked).
-func CallEvent(r cdr.Record) (Event, error) {
-	return NewEvent(CallCompleted, r)
+// CallEvent returns the event for a call record (whose parties are already
+// masked): CallCompleted for a call, MessageRelayed for a relayed text
+// message. A text message that was not relayed has no event (ok false).
+func CallEvent(r cdr.Record) (ev Event, ok bool, err error) {
+	typ := CallCompleted
+	if r.Kind == messageKind {
+		if r.Disposition != cdr.Relayed {
+			return Event{}, false, nil
+		}
+		typ = MessageRelayed
+	}
+	ev, err = NewEvent(typ, r)
+	return ev, err == nil, err
 }
+
+// messageKind is the record kind of text messages (call.MessageKind).
+const messageKind = "sms"

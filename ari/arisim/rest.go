@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ func (s *Sim) Handler() http.Handler {
 
 	mux.HandleFunc("GET /ari/applications", s.api(s.listApplications))
 	mux.HandleFunc("GET /ari/applications/{applicationName}", s.api(s.getApplication))
+	mux.HandleFunc("POST /ari/applications/{applicationName}/subscription", s.api(s.subscribe))
+	mux.HandleFunc("PUT /ari/endpoints/sendMessage", s.api(s.sendMessage))
+	mux.HandleFunc("PUT /ari/endpoints/{tech}/{resource}/sendMessage", s.api(s.sendMessageToEndpoint))
 
 	mux.HandleFunc("/ari/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, wireError{Message: "Resource not found"})
@@ -999,6 +1003,10 @@ func (s *Sim) appJSON(name string) wireApplication {
 		Name: name, ChannelIDs: []string{}, BridgeIDs: []string{}, EndpointIDs: []string{},
 		DeviceNames: []string{}, EventsAllowed: []any{}, EventsDisallowed: []any{},
 	}
+	for ep := range s.endpointSubs[name] {
+		w.EndpointIDs = append(w.EndpointIDs, ep)
+	}
+	slices.Sort(w.EndpointIDs)
 	for _, ch := range s.liveChannels() {
 		if containsString(s.chanApps(ch), name) {
 			w.ChannelIDs = append(w.ChannelIDs, ch.id)

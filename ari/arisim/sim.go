@@ -107,7 +107,12 @@ type Sim struct {
 	conns      map[string]*wsConn
 	allConns   map[*wsConn]struct{}
 	// replaced counts ApplicationReplaced events sent, per application.
-	replaced        map[string]int
+	replaced map[string]int
+	// msgContexts holds the trunks' message_context; endpointSubs the
+	// endpoints each application subscribed to; sent the messages sent.
+	msgContexts     map[string]string
+	endpointSubs    map[string]map[string]bool
+	sent            []SentMessage
 	trunks          map[string]string
 	rules           []endpointRule
 	defaultBehavior Behavior
@@ -186,6 +191,8 @@ func New(opts Options) *Sim {
 		conns:           make(map[string]*wsConn),
 		allConns:        make(map[*wsConn]struct{}),
 		replaced:        make(map[string]int),
+		msgContexts:     make(map[string]string),
+		endpointSubs:    make(map[string]map[string]bool),
 		trunks:          trunks,
 		defaultBehavior: def,
 		history:         newBoundedMap[ChannelInfo](opts.HistoryLimit),
@@ -383,14 +390,16 @@ func addUnique(list []string, v string) []string {
 
 // Stats counts what the simulator did; see Sim.Stats.
 type Stats struct {
-	InboundCalls   int `json:"inbound_calls"`
-	FailedInbound  int `json:"failed_inbound"`
-	OutboundLegs   int `json:"outbound_legs"`
-	EventsSent     int `json:"events_sent"`
-	EventsDropped  int `json:"events_dropped"`
-	ActiveChannels int `json:"active_channels"`
-	ActiveBridges  int `json:"active_bridges"`
-	Connections    int `json:"connections"`
+	InboundCalls int `json:"inbound_calls"`
+	// InboundMessages counts SIP MESSAGEs delivered with InboundMessage.
+	InboundMessages int `json:"inbound_messages"`
+	FailedInbound   int `json:"failed_inbound"`
+	OutboundLegs    int `json:"outbound_legs"`
+	EventsSent      int `json:"events_sent"`
+	EventsDropped   int `json:"events_dropped"`
+	ActiveChannels  int `json:"active_channels"`
+	ActiveBridges   int `json:"active_bridges"`
+	Connections     int `json:"connections"`
 }
 
 // Stats returns counters and current sizes.

@@ -24,6 +24,7 @@ import (
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/lease"
+	"github.com/privnum/privnum/ratelimit"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -36,6 +37,9 @@ type serveConfig struct {
 	metricsAddr                       string
 	instance, leaseName               string
 	leaseTTL, reclaimAfter            time.Duration
+	msgEndpoint, msgTo, msgFrom       string
+	msgLimit                          int
+	msgWindow                         time.Duration
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -65,6 +69,11 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
 	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
+	f.StringVar(&sc.msgEndpoint, "message-endpoint", envOr("PRIVNUM_MESSAGE_ENDPOINT", "PJSIP/trunk-in"), "the inbound trunk whose text messages (SIP MESSAGE) are relayed; env PRIVNUM_MESSAGE_ENDPOINT")
+	f.StringVar(&sc.msgTo, "message-to-template", envOr("PRIVNUM_MESSAGE_TO_TEMPLATE", ""), "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
+	f.StringVar(&sc.msgFrom, "message-from-template", envOr("PRIVNUM_MESSAGE_FROM_TEMPLATE", ""), "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
+	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
 }
@@ -112,8 +121,19 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	}))
 	// Call records also go out as call.completed webhooks (delivered by privnum api).
 	calls := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}).CallRecorder(cdr.New(a.rdb, 0))
+	msgs := call.Messages{Endpoint: sc.msgEndpoint, ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
+	if msgs.FromTemplate == "" {
+		host := "localhost"
+		if u, err := url.Parse(sc.ariURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		msgs.FromTemplate = "<sip:{number}@" + host + ">"
+	}
+	if sc.msgLimit > 0 {
+		msgs.Limiter = ratelimit.New(a.rdb, "pn:rl:sms", sc.msgLimit, sc.msgWindow)
+	}
 	app := call.New(client, a.bindings, calls, call.Config{
-		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID,
+		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
 	})
