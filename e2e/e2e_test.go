@@ -334,6 +334,46 @@ func TestE2E(t *testing.T) {
 	// The control: the same trunk options without privnum. A static Dial()
 	// passes A's caller ID on, and the carrier UA sees it: the checks above
 	// look at what really arrives.
+	t.Run("text_message_relayed_through_X", func(t *testing.T) {
+		p := newParties()
+		e.Bind(t, p.X, p.A, p.B)
+		since := time.Now()
+		const body = "meet at the north gate"
+		if st := e.Trunk.SendMessage(t, p.A, p.X, body); st/100 != 2 {
+			t.Fatalf("MESSAGE from A to X: %d", st)
+		}
+		var got []Msg
+		deadline := time.Now().Add(5 * time.Second)
+		for len(got) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			got = e.Carrier.Messages(since)
+		}
+		if len(got) != 1 {
+			t.Fatalf("carrier received %d MESSAGEs, want 1\n%s", len(got), e.ServeLogs())
+		}
+		t.Logf("relayed in %v", got[0].At.Sub(since).Round(time.Millisecond))
+		m := got[0].Req
+		if !sameNumber(m.Recipient.User, e164(p.B)) || string(m.Body()) != body {
+			t.Errorf("relayed MESSAGE to %s with body %q; want to B", m.Recipient.User, m.Body())
+		}
+		if !sameNumber(m.From().Address.User, e164(p.X)) {
+			t.Errorf("relayed MESSAGE from %s; want the virtual number", m.From().Address.User)
+		}
+		if strings.Contains(got[0].Text, p.A) {
+			t.Errorf("the relayed MESSAGE shows A's number:\n%s", got[0].Text)
+		}
+		// A stranger's message reaches nobody; nothing is left in Asterisk.
+		since = time.Now()
+		e.Trunk.SendMessage(t, stranger(), p.X, "hello?")
+		time.Sleep(500 * time.Millisecond)
+		if n := len(e.Carrier.Messages(since)); n != 0 {
+			t.Errorf("a stranger's message was relayed (%d)", n)
+		}
+		if strings.Contains(e.ServeLogs(), body) {
+			t.Error("privnum logged a message body")
+		}
+	})
+
 	t.Run("control_static_Dial_shows_the_caller", func(t *testing.T) {
 		p := newParties()
 		e.Carrier.SetPolicy(e164(p.B), AutoBusy)

@@ -116,7 +116,8 @@ func startEnv(t *testing.T) *Env {
 	e.Metrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(freeTCPPort(t, "127.0.0.1")))
 	e.serveArgs = []string{"serve", "--ari-url", "http://" + e.Ast.HTTP, "--ari-user", ariUser, "--ari-password", ariPassword,
 		"--endpoint-template", "PJSIP/{number}@carrier", "--metrics-listen", e.Metrics, "--lease-ttl", "0",
-		"--instance", "e2e", "--drain-timeout", "2s"}
+		"--instance", "e2e", "--drain-timeout", "2s",
+		"--message-to-template", "pjsip:carrier/sip:{number}@" + e.Carrier.Addr(), "--message-limit", "5"}
 	e.StartServe(t)
 	return e
 }

@@ -34,6 +34,7 @@ type UA struct {
 	incoming []*Call          // INVITEs received, in order
 	policy   map[string]Policy
 	arrived  chan struct{} // closed and replaced whenever an INVITE arrives
+	messages []Msg         // out-of-dialog MESSAGEs received, in order
 }
 
 // Policy is what a UA does on its own with an INVITE to a number, before
@@ -140,7 +141,16 @@ func newUA(t *testing.T, name, ip, switchAddr string) *UA {
 	u.srv.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) { u.inDialog(req, tx, 200) })
 	u.srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { u.inDialog(req, tx, 200) })
 	u.srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) { u.inDialog(req, tx, 603) })
-	u.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) { u.inDialog(req, tx, 200) })
+	u.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.To().Params.Has("tag") {
+			u.inDialog(req, tx, 200)
+			return
+		}
+		u.mu.Lock()
+		u.messages = append(u.messages, Msg{At: time.Now(), Method: string(req.Method), Text: req.String(), Req: req})
+		u.mu.Unlock()
+		tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+	})
 	u.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
@@ -750,4 +760,43 @@ func cloneTo(h *sip.ToHeader) *sip.ToHeader {
 func cloneCallID(h *sip.CallIDHeader) *sip.CallIDHeader {
 	v := *h
 	return &v
+}
+
+// SendMessage sends a SIP MESSAGE (text/plain) from the number from to the
+// number to through the switch and returns the final status.
+func (u *UA) SendMessage(t *testing.T, from, to, body string) int {
+	t.Helper()
+	host, portS, _ := net.SplitHostPort(u.switch_)
+	port, _ := strconv.Atoi(portS)
+	req := sip.NewRequest(sip.MESSAGE, sip.Uri{Scheme: "sip", User: to, Host: host, Port: port})
+	fromH := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: u.ip}}
+	fromH.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(fromH)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: to, Host: host}})
+	callID := sip.CallIDHeader(fmt.Sprintf("%s-msg-%s@%s", u.name, sip.GenerateTagN(20), u.ip))
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
+	ct := sip.ContentTypeHeader("text/plain")
+	req.AppendHeader(&ct)
+	req.SetBody([]byte(body))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := u.cli.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: MESSAGE %s -> %s: %v", u.name, from, to, err)
+	}
+	return res.StatusCode
+}
+
+// Messages returns the out-of-dialog MESSAGEs received since.
+func (u *UA) Messages(since time.Time) []Msg {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []Msg
+	for _, m := range u.messages {
+		if !m.At.Before(since) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
