@@ -87,6 +87,8 @@ type Config struct {
 	RecordFormat string
 	// Messages configures the relay of text messages; off by default.
 	Messages Messages
+	// Events, when set, receives call.ringing and call.answered events.
+	Events Events
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics may be nil.
@@ -179,6 +181,9 @@ type App struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// events carries call events to Config.Events in order.
+	events serial
+
 	mu        sync.Mutex // guards the fields below: the registry, not calls
 	closed    bool
 	calls     map[string]*call       // by call id
@@ -193,11 +198,13 @@ type App struct {
 func New(sw Switch, router Router, cdrs Recorder, cfg Config) *App {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &App{
+	a := &App{
 		sw: sw, router: router, cdrs: cdrs, cfg: cfg, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
 		calls: map[string]*call{}, byChannel: map[string]*call{}, flashes: map[string]*time.Timer{},
 	}
+	a.events.a = a
+	return a
 }
 
 // LiveCalls returns how many calls are in progress.

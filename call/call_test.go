@@ -52,6 +52,8 @@ type harness struct {
 	journal *journal
 	// messages configures the text-message relay of the next start.
 	messages call.Messages
+	// events receives the App's call events.
+	events *eventLog
 }
 
 func newHarness(t *testing.T) *harness {
@@ -72,7 +74,7 @@ func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config) 
 	if _, err := p.Add(context.Background(), []pool.Entry{{Number: xNum}}); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, sim: sim, rdb: rdb, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
+	h := &harness{t: t, sim: sim, rdb: rdb, events: &eventLog{}, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -95,7 +97,7 @@ func (h *harness) start() {
 		sw = h.wrap(sw)
 	}
 	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages,
+		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages, Events: h.events,
 		Logger: slog.New(slog.NewTextHandler(call.WarnLog{}, &slog.HandlerOptions{Level: slog.LevelWarn})), Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

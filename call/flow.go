@@ -51,6 +51,7 @@ type call struct {
 	start, answer time.Time
 	inGone        bool
 	outGone       bool
+	rang          bool      // the hidden leg was reported ringing
 	cause         ari.Cause // hang-up cause of the first leg to end
 	hangupBy      string    // caller, callee or system
 	disposition   cdr.Disposition
@@ -202,8 +203,14 @@ func (a *App) HandleEvent(ev ari.Event) {
 	case *ari.TextMessageReceived:
 		a.spawn(func() { a.relayMessage(e) })
 	case *ari.ChannelStateChange:
+		if id := e.Channel.ID; ringingState(e.Channel.State) {
+			a.toCall(id, func(c *call) { c.calleeRinging(id) })
+		}
 		a.strayLeg(e.Channel.ID)
 	case *ari.Dial:
+		if id := e.Peer.ID; ringingState(e.DialStatus) {
+			a.toCall(id, func(c *call) { c.calleeRinging(id) })
+		}
 		a.strayLeg(e.Peer.ID)
 	case *ari.PlaybackFinished:
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
@@ -469,6 +476,7 @@ func (c *call) connected(err error) {
 	if c.report != nil {
 		c.report(CallbackBridged, "")
 	}
+	c.emit(EventAnswered)
 	if c.route.Record {
 		name, bridge := "privnum-"+c.id, c.bridge
 		c.async(func(ctx context.Context) error {

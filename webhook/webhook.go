@@ -66,6 +66,12 @@ const (
 	// CallbackUpdated: a callback changed state; data is the callback with
 	// its parties masked.
 	CallbackUpdated = "callback.updated"
+	// CallRinging: the hidden party of a call is ringing; data has the call
+	// id, binding id, mode and masked numbers.
+	CallRinging = "call.ringing"
+	// CallAnswered: the hidden party answered and the call is bridged; data
+	// as CallRinging.
+	CallAnswered = "call.answered"
 	// MessageRelayed: a text message through a virtual number was passed on
 	// to the other party; data is its record (masked numbers, length, never
 	// the body).
@@ -75,7 +81,7 @@ const (
 )
 
 // EventTypes lists every event type a webhook can subscribe to.
-var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallCompleted, CallbackUpdated, MessageRelayed}
+var EventTypes = []string{BindingCreated, BindingExtended, BindingReleased, CallRinging, CallAnswered, CallCompleted, CallbackUpdated, MessageRelayed}
 
 // Event is one thing that happened, as delivered to webhooks.
 type Event struct {

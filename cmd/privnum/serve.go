@@ -134,6 +134,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	}
 	app := call.New(client, a.bindings, calls, call.Config{
 		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
+		Events: callEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}), log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
 	})
@@ -330,5 +331,22 @@ func printCalls(a *app, recs []cdr.Record) {
 			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
 		}
 		fmt.Fprintln(a.stdout)
+	}
+}
+
+// callEvents publishes call.ringing and call.answered as webhooks
+// (delivered by privnum api).
+type callEvents struct {
+	d   *webhook.Dispatcher
+	log *slog.Logger
+}
+
+func (e callEvents) CallEvent(ctx context.Context, ev call.CallEvent) {
+	wev, err := webhook.NewEvent(ev.Type, ev)
+	if err == nil {
+		err = e.d.Publish(ctx, wev)
+	}
+	if err != nil {
+		e.log.Warn("call event not published", "call", ev.CallID, "event", ev.Type, "err", err)
 	}
 }
