@@ -134,7 +134,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	}
 	app := call.New(client, a.bindings, calls, call.Config{
 		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
-		Events: callEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}), log},
+		Events:      callEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}), log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
 	})
