@@ -54,6 +54,9 @@ type harness struct {
 	messages call.Messages
 	// events receives the App's call events.
 	events *eventLog
+	// logTo, when set, receives the next App's log at debug level (else
+	// warnings go to stderr).
+	logTo io.Writer
 }
 
 func newHarness(t *testing.T) *harness {
@@ -96,9 +99,13 @@ func (h *harness) start() {
 	if h.wrap != nil {
 		sw = h.wrap(sw)
 	}
+	logger := slog.New(slog.NewTextHandler(call.WarnLog{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if h.logTo != nil {
+		logger = slog.New(slog.NewTextHandler(h.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
 		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages, Events: h.events,
-		Logger: slog.New(slog.NewTextHandler(call.WarnLog{}, &slog.HandlerOptions{Level: slog.LevelWarn})), Metrics: h.metrics,
+		Logger: logger, Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -2,12 +2,10 @@ package call_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/cdr"
@@ -72,7 +70,8 @@ func TestMessageRelay(t *testing.T) {
 			}
 			h.stop()
 			h.waitFor("old connection gone", func() bool { return !h.sim.Connected("privnum") })
-			h.startLogging(&log)
+			h.logTo = &log
+			h.start()
 			h.sim.SetMessageContext("trunk-in", "privnum-messages")
 			b := h.bind(binding.Options{})
 			h.waitFor("subscribed", func() bool {
@@ -121,32 +120,4 @@ func TestMessageRelay(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startLogging starts the App with its log captured at debug level.
-func (h *harness) startLogging(w *syncbuf.Buffer) {
-	h.t.Helper()
-	client, err := ari.New(ari.Config{URL: h.sim.URL(), Username: "privnum", Password: "secret", Application: "privnum",
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.client = client
-	h.journal = &journal{Switch: client}
-	h.app = call.New(h.journal, h.bindings, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages,
-		Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		client.Run(ctx, h.app)
-	}()
-	h.stop = func() {
-		cancel()
-		<-done
-		h.app.Close()
-	}
-	h.waitFor("app connected", func() bool { return h.sim.Connected("privnum") })
 }

@@ -86,18 +86,6 @@ func newSim(t *testing.T) *arisim.Sim {
 	return sim
 }
 
-// outbound returns the newest outbound leg to number on sim.
-func outbound(sim *arisim.Sim, number string) (arisim.ChannelInfo, bool) {
-	var last arisim.ChannelInfo
-	found := false
-	for _, ch := range append(sim.History(), sim.Channels()...) {
-		if !ch.Inbound && ch.FarNumber == number && (!found || ch.Created.After(last.Created)) {
-			last, found = ch, true
-		}
-	}
-	return last, found
-}
-
 func bridged(sim *arisim.Sim, in string) bool {
 	ch, ok := sim.Channel(in)
 	return ok && ch.BridgeID != ""
@@ -145,7 +133,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	t.Logf("takeover in %v", time.Since(killed).Round(time.Millisecond))
 
 	// The adopted call: the callee hangs up, the caller's leg ends.
-	out, ok := outbound(sim, "+8613900000002")
+	out, ok := outboundLeg(sim, "+8613900000002")
 	if !ok {
 		t.Fatal("no outbound leg")
 	}
@@ -198,11 +186,11 @@ func TestTwoAsteriskShareBindings(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitOrFail(t, func() bool { return bridged(sim, in) })
-		out, ok := outbound(sim, tc.to)
+		out, ok := outboundLeg(sim, tc.to)
 		if !ok || out.Caller.Number != "+8617000000000" {
 			t.Errorf("box %d: outbound %+v; want %s called from the virtual number", i, out, tc.to)
 		}
-		if _, ok := outbound(sims[1-i], tc.to); ok {
+		if _, ok := outboundLeg(sims[1-i], tc.to); ok {
 			t.Errorf("box %d's call was placed on the other box", i)
 		}
 	}
