@@ -10,6 +10,7 @@ import (
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/device"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -174,10 +175,10 @@ func apiVerification(v verify.Verification) Verification {
 }
 
 func verifyErr(err error) error {
-	var rl *verify.RateLimitError
+	var rl *reject.RateLimitError
 	if errors.As(err, &rl) {
-		limit := string(rl.Scope)
-		if rl.Scope == verify.ScopeRequester {
+		limit := rl.Limit
+		if rl.Limit == string(verify.ScopeRequester) {
 			limit = "api_key"
 		}
 		return &RateLimited{Limit: limit, RetryAfter: rl.RetryAfter}
@@ -232,9 +233,9 @@ func deviceErr(err error) error {
 		}
 	}
 	if errors.Is(err, device.ErrInvalid) {
-		// "invalid device request: <field>: <why>"
-		field, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), device.ErrInvalid.Error()+": "), ":")
-		return &FieldError{Field: strings.ReplaceAll(field, " ", "_"), Err: apiErr{ErrDeviceInvalid, err}}
+		var fe *reject.FieldError
+		errors.As(err, &fe)
+		return &FieldError{Field: fe.Field, Err: apiErr{ErrDeviceInvalid, err}}
 	}
 	return err
 }

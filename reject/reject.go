@@ -27,8 +27,9 @@ type FieldError struct {
 	// Field names the field as the service's caller knows it ("number",
 	// "iccid", "scanner"), in snake_case.
 	Field string
-	// Reason says what is wrong with it ("want 14 to 15 digits"); it never
-	// quotes the value. Empty when Err says it all.
+	// Reason says what is wrong with it ("want 14 to 15 digits"). It may
+	// quote a harmless value (a mode name), never a number, a device
+	// identifier or a token. Empty when Err says it all.
 	Reason string
 	// Err is the kind of invalid: the service's sentinel (verify.ErrInvalid,
 	// device.ErrInvalid, e164.ErrInvalid...). Wrap the FieldError when a

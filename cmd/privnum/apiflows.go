@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/privnum/privnum/api"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/dialq"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -119,10 +119,10 @@ func apiVerification(v verify.Verification) api.Verification {
 }
 
 func apiVerifyErr(err error) error {
-	var rl *verify.RateLimitError
+	var rl *reject.RateLimitError
 	if errors.As(err, &rl) {
-		limit := string(rl.Scope)
-		if rl.Scope == verify.ScopeRequester {
+		limit := rl.Limit
+		if rl.Limit == string(verify.ScopeRequester) {
 			limit = "api_key" // the API's requester is the API key
 		}
 		return &api.RateLimited{Limit: limit, RetryAfter: rl.RetryAfter}
@@ -172,13 +172,6 @@ var deviceReasons = []struct {
 	{device.ErrReverify, api.ReasonReverifyRequired},
 }
 
-// deviceFields are the device service's field names in its ErrInvalid
-// messages ("invalid device request: <field>: <why>") and the API's.
-var deviceFields = map[string]string{
-	"number": "number", "device id": "device_id", "chip serial": "chip_serial", "iccid": "iccid",
-	"imsi": "imsi", "verification id": "verification_id",
-}
-
 func apiDeviceErr(err error) error {
 	if err == nil {
 		return nil
@@ -190,9 +183,8 @@ func apiDeviceErr(err error) error {
 	}
 	if errors.Is(err, device.ErrInvalid) {
 		e := apiErr{api.ErrDeviceInvalid, err}
-		name, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), device.ErrInvalid.Error()+": "), ":")
-		if field, ok := deviceFields[name]; ok {
-			return &api.FieldError{Field: field, Err: e}
+		if fe := (*reject.FieldError)(nil); errors.As(err, &fe) {
+			return &api.FieldError{Field: fe.Field, Err: e}
 		}
 		return e
 	}

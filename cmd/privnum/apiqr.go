@@ -6,6 +6,7 @@ import (
 
 	"github.com/privnum/privnum/api"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
 )
 
 // qrAPI serves the API's QR routes from the qr service.
@@ -39,7 +40,7 @@ func (e qrError) Error() string   { return e.err.Error() }
 func (e qrError) Unwrap() []error { return []error{e.kind, e.err} }
 
 func apiQRErr(err error) error {
-	var rl *qr.RateLimitError
+	var rl *reject.RateLimitError
 	switch {
 	case err == nil:
 		return nil
