@@ -69,8 +69,8 @@ var (
 // Flasher places flash calls. Call control implements it by ringing number
 // from callerID and hanging up as soon as it rings (or after a short
 // timeout); a process without call control queues verification id for the
-// one that has it, which reads the rest with FlashTarget. Flash returns once
-// the call is placed or queued.
+// one that has it (QueueFlasher), which places it with FlashJobs. Flash
+// returns once the call is placed or queued.
 type Flasher interface {
 	Flash(ctx context.Context, id, number, callerID string) error
 }
