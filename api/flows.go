@@ -9,39 +9,31 @@ import (
 	"time"
 
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/verify"
 )
 
 // This file serves the flows that reach or prove a real number: callbacks
 // (privnum calls both parties), flash-call verifications and device/SIM
 // binding. As for QR codes, the API declares the small interfaces it needs
-// and its own wire types; cmd/privnum adapts package callback, verify and
-// device to them.
+// and its own wire types; adapt.go adapts package callback, verify and
+// device to them. Errors pass through unchanged: problemFor maps the
+// services' own errors.
 
 // --- callbacks ---
 
 // CallbackService starts click-to-call callbacks: privnum calls the two
 // parties an identification code names and bridges them. Setting
-// Config.Callbacks serves /v1/callbacks. Errors should wrap
-// ErrCallbackNotFound, ErrCallbackCodeUnknown or ErrCallbackInvalid, or the
-// services' own sentinels (e164.ErrInvalid, binding.ErrPoolExhausted, ...).
+// Config.Callbacks serves /v1/callbacks; NewCallbackService adapts
+// *callback.Service. Errors are package callback's (callback.ErrNotFound,
+// callback.ErrUnknownCode, a *reject.FieldError wrapping
+// callback.ErrInvalid) or the services' below it (e164.ErrInvalid,
+// binding.ErrPoolExhausted, ...).
 type CallbackService interface {
 	// Start resolves the code and queues the calls.
 	Start(ctx context.Context, req CallbackRequest) (Callback, error)
 	// Get returns a callback's state.
 	Get(ctx context.Context, id string) (Callback, error)
 }
-
-// Errors a CallbackService wraps so that the API can tell what went wrong.
-var (
-	// ErrCallbackNotFound means no callback has that id (404).
-	ErrCallbackNotFound = errors.New("callback not found")
-	// ErrCallbackCodeUnknown means the identification code names no
-	// parties: no mapped code, open order or QR code (404).
-	ErrCallbackCodeUnknown = errors.New("unknown identification code")
-	// ErrCallbackInvalid means the request is incomplete, e.g. a QR code
-	// without the caller's number (422).
-	ErrCallbackInvalid = errors.New("invalid callback request")
-)
 
 // CallbackRequest asks for a callback.
 type CallbackRequest struct {
@@ -117,8 +109,7 @@ func (s *Server) startCallback(ctx context.Context, rq *request) (reply, error) 
 	case errors.Is(err, binding.ErrPoolExhausted):
 		return reply{}, fmt.Errorf("%w: no virtual number is free for these parties; add numbers to the pool or release bindings", err)
 	case err != nil:
-		// The code was checked above: what is left is about the caller.
-		return reply{}, withField(err, ErrCallbackInvalid, "caller")
+		return reply{}, err
 	}
 	return reply{status: http.StatusAccepted, body: cb, location: "/v1/callbacks/" + url.PathEscape(cb.ID)}, nil
 }
@@ -137,56 +128,22 @@ func (s *Server) getCallback(ctx context.Context, rq *request) (reply, error) {
 // call from a caller ID that only the number's phone sees. Setting
 // Config.Verifications serves /v1/verifications. The expected caller ID
 // never leaves the service: not in a Verification, not in an error.
+// NewVerificationService adapts *verify.Service.
 //
-// Errors should wrap one of the ErrVerification sentinels or be a
-// *RateLimited.
+// Errors are package verify's: its sentinels (verify.ErrNotFound, ...), a
+// *reject.FieldError wrapping verify.ErrInvalid, or a
+// *reject.RateLimitError wrapping verify.ErrRateLimited whose Limit is a
+// verify.LimitScope.
 type VerificationService interface {
 	// Start rate-limits the request (per number, per number prefix and per
 	// requester) and has the number rung.
 	Start(ctx context.Context, number, requester string) (Verification, error)
 	// Check compares the number the phone showed with the caller ID. On a
 	// mismatch it returns the verification (with the attempts left) along
-	// with an error wrapping ErrVerificationMismatch.
+	// with an error wrapping verify.ErrMismatch.
 	Check(ctx context.Context, id, reported string) (Verification, error)
 	// Get returns a verification.
 	Get(ctx context.Context, id string) (Verification, error)
-}
-
-// Errors a VerificationService wraps so that the API can tell what went
-// wrong.
-var (
-	// ErrVerificationInvalid means a field is malformed (422).
-	ErrVerificationInvalid = errors.New("invalid verification request")
-	// ErrVerificationNotFound means no verification has that id (404).
-	ErrVerificationNotFound = errors.New("verification not found")
-	// ErrVerificationExpired means the verification ran out of time (410).
-	ErrVerificationExpired = errors.New("verification expired")
-	// ErrVerificationLocked means the verification used up its checks (423).
-	ErrVerificationLocked = errors.New("verification locked: no checks left")
-	// ErrVerificationMismatch means the reported number is not the caller
-	// ID (422, with attempts_left).
-	ErrVerificationMismatch = errors.New("reported number does not match")
-	// ErrVerificationFailed means the flash call could not be placed (on
-	// Start: 503; on Check: 409, start a new verification).
-	ErrVerificationFailed = errors.New("verification failed: flash call not placed")
-	// ErrVerificationPoolExhausted means no caller ID is free for the
-	// number (409 pool-exhausted).
-	ErrVerificationPoolExhausted = errors.New("verification caller-ID pool exhausted")
-)
-
-// RateLimited is the error for a tripped rate limit: 429 rate-limited with
-// a Retry-After header, and Limit in the problem's limit member.
-type RateLimited struct {
-	// Limit names the limit: "number", "prefix" or "api_key" for
-	// verifications.
-	Limit string
-	// RetryAfter is how long until the limit lets a request through.
-	RetryAfter time.Duration
-}
-
-// Error names the limit and says when to retry.
-func (e *RateLimited) Error() string {
-	return fmt.Sprintf("too many requests (per-%s limit); retry in %s", e.Limit, e.RetryAfter.Round(time.Second))
 }
 
 // Verification is a flash-call verification. Its number is masked; the
@@ -221,11 +178,11 @@ func (s *Server) startVerification(ctx context.Context, rq *request) (reply, err
 	// limit.
 	v, err := s.cfg.Verifications.Start(ctx, n, rq.key.ID)
 	switch {
-	case errors.Is(err, ErrVerificationFailed):
+	case errors.Is(err, verify.ErrFailed):
 		s.log.Error("flash call not placed", "request_id", infoOf(ctx).id, "verification", v.ID, "err", err)
 		return reply{}, problem(kUnavailable, "the flash call could not be placed; start a new verification later")
 	case err != nil:
-		return reply{}, withField(err, ErrVerificationInvalid, "number")
+		return reply{}, err
 	}
 	return reply{status: http.StatusAccepted, body: v, location: "/v1/verifications/" + url.PathEscape(v.ID)}, nil
 }
@@ -240,7 +197,7 @@ func (s *Server) checkVerification(ctx context.Context, rq *request) (reply, err
 	}
 	v, err := s.cfg.Verifications.Check(ctx, rq.PathValue("id"), in.Reported)
 	switch {
-	case errors.Is(err, ErrVerificationMismatch):
+	case errors.Is(err, verify.ErrMismatch):
 		p, _ := problemFor(err)
 		left := v.AttemptsLeft
 		p.AttemptsLeft = &left
@@ -249,7 +206,7 @@ func (s *Server) checkVerification(ctx context.Context, rq *request) (reply, err
 		}
 		return reply{}, p
 	case err != nil:
-		return reply{}, withField(err, ErrVerificationInvalid, "reported")
+		return reply{}, err
 	}
 	return reply{status: http.StatusOK, body: v}, nil
 }
@@ -266,11 +223,15 @@ func (s *Server) getVerification(ctx context.Context, rq *request) (reply, error
 
 // DeviceService binds a verified number to a device and SIM, and checks
 // what devices present. Setting Config.Devices serves /v1/devices and
-// enables the require-device policy of API keys.
+// enables the require-device policy of API keys. NewDeviceService adapts
+// *device.Service.
 //
-// Errors should wrap ErrDeviceInvalid (in a *FieldError to name the
-// field) or be a *DeviceRejected. No error may carry a raw device id, chip
-// serial, ICCID, IMSI or device token.
+// Errors are package device's: a *reject.FieldError wrapping
+// device.ErrInvalid, or one of its refusals (device.ErrNotRegistered,
+// device.ErrTokenInvalid, device.ErrSIMChanged, device.ErrChipChanged,
+// device.ErrReverify, device.ErrNotVerified), each 403 device-rejected
+// with its reason. No error may carry a raw device id, chip serial, ICCID,
+// IMSI or device token.
 type DeviceService interface {
 	// Register spends the verification and returns the device token,
 	// which is not stored.
@@ -281,9 +242,6 @@ type DeviceService interface {
 	// of number in good standing.
 	CheckToken(ctx context.Context, number, token string) error
 }
-
-// ErrDeviceInvalid means a device field is malformed (422).
-var ErrDeviceInvalid = errors.New("invalid device request")
 
 // Reasons a device is not trusted for a number: the reason member of a
 // 403 device-rejected problem.
@@ -319,25 +277,12 @@ var deviceDetails = map[string]string{
 	ReasonNotVerified:         "the verification does not prove the number: it is unknown, not verified, for another number, too old or already used",
 }
 
-// DeviceRejected is the error for a device the API does not trust for a
-// number: 403 device-rejected, with Reason (one of the Reason constants)
+// deviceRejected is the API's own refusal of a device (the require-device
+// policy): 403 device-rejected, with reason (one of the Reason constants)
 // in the problem's reason member.
-type DeviceRejected struct {
-	Reason string
-}
+type deviceRejected struct{ reason string }
 
-func (e *DeviceRejected) Error() string { return "device rejected: " + e.Reason }
-
-// FieldError names the request field a service refused. Adapters wrap a
-// service's invalid-request error in one when the service says which
-// field it is about; Err decides the problem type.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
+func (e *deviceRejected) Error() string { return "device rejected: " + e.reason }
 
 // DeviceRegistration binds a verified number to a device and SIM.
 type DeviceRegistration struct {
@@ -446,13 +391,12 @@ func (s *Server) requireDevice(ctx context.Context, rq *request, number string) 
 	}
 	token := rq.Header.Get(DeviceTokenHeader)
 	if token == "" {
-		return &DeviceRejected{Reason: ReasonDeviceTokenRequired}
+		return &deviceRejected{ReasonDeviceTokenRequired}
 	}
 	err := s.cfg.Devices.CheckToken(ctx, number, token)
-	var dr *DeviceRejected
-	if errors.As(err, &dr) && dr.Reason != ReasonReverifyRequired {
+	if reason, ok := deviceReason(err); ok && reason != ReasonReverifyRequired {
 		// An unregistered number has no valid token either.
-		return &DeviceRejected{Reason: ReasonTokenInvalid}
+		return &deviceRejected{ReasonTokenInvalid}
 	}
 	return err
 }

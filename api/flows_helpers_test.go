@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -10,11 +9,12 @@ import (
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/device"
+	"github.com/privnum/privnum/qr"
 	"github.com/privnum/privnum/verify"
 )
 
 // The flow tests run the real callback, verify and device services on the
-// test Redis, behind adapters like those of cmd/privnum, with fakes where
+// test Redis, behind the adapters of adapt.go, with fakes where
 // the services reach out: a queue that keeps the callback jobs and a
 // flasher that keeps the caller IDs it was asked to ring from.
 
@@ -111,132 +111,9 @@ func newFlows(t *testing.T, c *Config, qr *fakeQR, vcfg verify.Config) *flows {
 
 // wire serves the flows through c.
 func (f *flows) wire(c *Config) {
-	c.Callbacks = callbackAPI{f.callbacks}
-	c.Verifications = verifyAPI{f.verify}
-	c.Devices = deviceAPI{f.devices}
-}
-
-// apiErr keeps a service's error and adds the API's sentinel for it.
-type apiErr struct{ kind, err error }
-
-func (e apiErr) Error() string   { return e.err.Error() }
-func (e apiErr) Unwrap() []error { return []error{e.kind, e.err} }
-
-type callbackAPI struct{ s *callback.Service }
-
-func (a callbackAPI) Start(ctx context.Context, r CallbackRequest) (Callback, error) {
-	cb, err := a.s.Start(ctx, callback.Request{Code: r.Code, Caller: r.Caller})
-	return apiCallback(cb), callbackErr(err)
-}
-
-func (a callbackAPI) Get(ctx context.Context, id string) (Callback, error) {
-	cb, err := a.s.Get(ctx, id)
-	return apiCallback(cb), callbackErr(err)
-}
-
-func apiCallback(c callback.Callback) Callback {
-	return Callback{ID: c.ID, State: string(c.State), Reason: c.Reason, X: c.X, BindingID: c.BindingID,
-		First: c.First, Second: c.Second, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, MessageSent: c.MessageSent}
-}
-
-func callbackErr(err error) error {
-	for _, m := range [][2]error{
-		{callback.ErrNotFound, ErrCallbackNotFound},
-		{callback.ErrUnknownCode, ErrCallbackCodeUnknown},
-		{callback.ErrInvalid, ErrCallbackInvalid},
-	} {
-		if errors.Is(err, m[0]) {
-			return apiErr{m[1], err}
-		}
-	}
-	return err
-}
-
-type verifyAPI struct{ s *verify.Service }
-
-func (a verifyAPI) Start(ctx context.Context, number, requester string) (Verification, error) {
-	v, err := a.s.Start(ctx, verify.StartRequest{Number: number, Requester: requester})
-	return apiVerification(v), verifyErr(err)
-}
-
-func (a verifyAPI) Check(ctx context.Context, id, reported string) (Verification, error) {
-	v, err := a.s.Check(ctx, id, reported)
-	return apiVerification(v), verifyErr(err)
-}
-
-func (a verifyAPI) Get(ctx context.Context, id string) (Verification, error) {
-	v, err := a.s.Get(ctx, id)
-	return apiVerification(v), verifyErr(err)
-}
-
-func apiVerification(v verify.Verification) Verification {
-	return Verification{ID: v.ID, Number: v.Number, Status: string(v.Status), ExpiresAt: v.ExpiresAt, AttemptsLeft: v.AttemptsLeft}
-}
-
-func verifyErr(err error) error {
-	var rl *verify.RateLimitError
-	if errors.As(err, &rl) {
-		limit := string(rl.Scope)
-		if rl.Scope == verify.ScopeRequester {
-			limit = "api_key"
-		}
-		return &RateLimited{Limit: limit, RetryAfter: rl.RetryAfter}
-	}
-	for _, m := range [][2]error{
-		{verify.ErrMismatch, ErrVerificationMismatch},
-		{verify.ErrNotFound, ErrVerificationNotFound},
-		{verify.ErrExpired, ErrVerificationExpired},
-		{verify.ErrLocked, ErrVerificationLocked},
-		{verify.ErrFailed, ErrVerificationFailed},
-		{verify.ErrPoolExhausted, ErrVerificationPoolExhausted},
-		{verify.ErrInvalid, ErrVerificationInvalid},
-	} {
-		if errors.Is(err, m[0]) {
-			return apiErr{m[1], err}
-		}
-	}
-	return err
-}
-
-type deviceAPI struct{ s *device.Service }
-
-func (a deviceAPI) Register(ctx context.Context, r DeviceRegistration) (Device, string, error) {
-	d, tok, err := a.s.Register(ctx, device.Registration{DeviceID: r.DeviceID, ChipSerial: r.ChipSerial,
-		ICCID: r.ICCID, IMSI: r.IMSI, Number: r.Number, VerificationID: r.VerificationID})
-	return Device{Number: d.Number, RegisteredAt: d.RegisteredAt, DeviceIDHint: d.DeviceIDHint}, tok, deviceErr(err)
-}
-
-func (a deviceAPI) Verify(ctx context.Context, p DevicePresented) error {
-	return deviceErr(a.s.Verify(ctx, device.Presented{Number: p.Number, DeviceToken: p.DeviceToken,
-		ChipSerial: p.ChipSerial, ICCID: p.ICCID, IMSI: p.IMSI}))
-}
-
-func (a deviceAPI) CheckToken(ctx context.Context, number, token string) error {
-	return deviceErr(a.s.CheckToken(ctx, number, token))
-}
-
-func deviceErr(err error) error {
-	for _, m := range []struct {
-		err    error
-		reason string
-	}{
-		{device.ErrNotVerified, ReasonNotVerified},
-		{device.ErrNotRegistered, ReasonNotRegistered},
-		{device.ErrTokenInvalid, ReasonTokenInvalid},
-		{device.ErrSIMChanged, ReasonSIMChanged},
-		{device.ErrChipChanged, ReasonChipChanged},
-		{device.ErrReverify, ReasonReverifyRequired},
-	} {
-		if errors.Is(err, m.err) {
-			return &DeviceRejected{Reason: m.reason}
-		}
-	}
-	if errors.Is(err, device.ErrInvalid) {
-		// "invalid device request: <field>: <why>"
-		field, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), device.ErrInvalid.Error()+": "), ":")
-		return &FieldError{Field: strings.ReplaceAll(field, " ", "_"), Err: apiErr{ErrDeviceInvalid, err}}
-	}
-	return err
+	c.Callbacks = NewCallbackService(f.callbacks)
+	c.Verifications = NewVerificationService(f.verify)
+	c.Devices = NewDeviceService(f.devices)
 }
 
 // verified starts and checks a verification of number through the API and
@@ -293,7 +170,7 @@ func (f *fakeQR) Owner(_ context.Context, token string) (string, error) {
 	defer f.mu.Unlock()
 	c, ok := f.codes[token]
 	if !ok || c.Revoked {
-		return "", ErrQRNotFound
+		return "", qr.ErrNotFound
 	}
 	return f.owners[token], nil
 }

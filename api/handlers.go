@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/privnum/privnum/binding"
@@ -186,16 +185,17 @@ func (s *Server) addNumbers(ctx context.Context, rq *request) (reply, error) {
 		entries[i] = pool.Entry{Number: n, Area: e.Area}
 		distinct[n] = true
 	}
+	for i, e := range entries {
+		if err := pool.CheckArea(e.Area); err != nil {
+			p, _ := problemFor(err)
+			p.Field, p.Input = fmt.Sprintf("numbers[%d].area", i), e.Area
+			return reply{}, p
+		}
+	}
 	added, err := s.cfg.Pool.Add(ctx, entries)
 	if errors.Is(err, pool.ErrInvalidArea) {
 		p, _ := problemFor(err)
 		p.Field = "numbers[].area"
-		for i, e := range entries {
-			if strings.Contains(err.Error(), strconv.Quote(e.Area)) {
-				p.Field, p.Input = fmt.Sprintf("numbers[%d].area", i), e.Area
-				break
-			}
-		}
 		return reply{}, p
 	}
 	if err != nil {

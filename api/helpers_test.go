@@ -28,6 +28,8 @@ import (
 	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
@@ -316,7 +318,7 @@ func (e *env) snapshot() string {
 // fakeQR is a QRService that behaves as package qr does, on the real
 // binding service: a scan binds owner and scanner for 30 minutes; more than
 // scanLimit scans of a code are rate limited; unknown and revoked codes
-// scan alike (not found); Get shows a revoked code with ErrQRRevoked.
+// scan alike (not found); Get shows a revoked code with qr.ErrRevoked.
 type fakeQR struct {
 	mu       sync.Mutex
 	codes    map[string]QRCode
@@ -335,17 +337,17 @@ func newFakeQR(b *binding.Service) *fakeQR {
 func (f *fakeQR) Mint(_ context.Context, req QRMintRequest) (QRCode, error) {
 	owner, err := f.bindings.Parser().Parse(req.Owner)
 	if err != nil {
-		return QRCode{}, fmt.Errorf("owner: %w", err)
+		return QRCode{}, fmt.Errorf("%w: %w", &reject.FieldError{Field: "owner", Err: qr.ErrInvalid}, err)
 	}
 	switch req.Mode {
 	case "", "middle-number":
 		req.Mode = "middle-number"
 	case "callback":
 	default:
-		return QRCode{}, fmt.Errorf("%w: mode %q: want middle-number or callback", ErrQRInvalid, req.Mode)
+		return QRCode{}, &reject.FieldError{Field: "mode", Reason: fmt.Sprintf("%q: want middle-number or callback", req.Mode), Err: qr.ErrInvalid}
 	}
 	if len([]rune(req.Label)) > 100 {
-		return QRCode{}, fmt.Errorf("%w: label too long", ErrQRInvalid)
+		return QRCode{}, &reject.FieldError{Field: "label", Reason: "too long", Err: qr.ErrInvalid}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -361,10 +363,10 @@ func (f *fakeQR) Get(_ context.Context, token string) (QRCode, error) {
 	defer f.mu.Unlock()
 	c, ok := f.codes[token]
 	if !ok {
-		return QRCode{}, fmt.Errorf("%w: %s", ErrQRNotFound, token)
+		return QRCode{}, fmt.Errorf("%w: %s", qr.ErrNotFound, token)
 	}
 	if c.Revoked {
-		return c, fmt.Errorf("%w: %s", ErrQRRevoked, token)
+		return c, fmt.Errorf("%w: %s", qr.ErrRevoked, token)
 	}
 	return c, nil
 }
@@ -374,7 +376,7 @@ func (f *fakeQR) Revoke(_ context.Context, token string) error {
 	defer f.mu.Unlock()
 	c, ok := f.codes[token]
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrQRNotFound, token)
+		return fmt.Errorf("%w: %s", qr.ErrNotFound, token)
 	}
 	c.Revoked = true
 	f.codes[token] = c
@@ -384,7 +386,7 @@ func (f *fakeQR) Revoke(_ context.Context, token string) error {
 func (f *fakeQR) Scan(ctx context.Context, token, scanner string) (QRScanResult, error) {
 	scanner, err := f.bindings.Parser().Parse(scanner)
 	if err != nil {
-		return QRScanResult{}, fmt.Errorf("scanner number: %w", e164.ErrInvalid)
+		return QRScanResult{}, &reject.FieldError{Field: "scanner", Err: e164.ErrInvalid}
 	}
 	f.mu.Lock()
 	c, ok := f.codes[token]
@@ -394,11 +396,11 @@ func (f *fakeQR) Scan(ctx context.Context, token, scanner string) (QRScanResult,
 	f.mu.Unlock()
 	switch {
 	case !ok || c.Revoked:
-		return QRScanResult{}, fmt.Errorf("scan: %w", ErrQRNotFound)
+		return QRScanResult{}, fmt.Errorf("scan: %w", qr.ErrNotFound)
 	case n > scanLimit:
-		return QRScanResult{}, &QRRateLimited{RetryAfter: 1500 * time.Millisecond}
+		return QRScanResult{}, &reject.RateLimitError{Limit: "token", RetryAfter: 1500 * time.Millisecond, Err: qr.ErrRateLimited}
 	case c.Mode == "callback":
-		return QRScanResult{}, fmt.Errorf("scan: %w", ErrQRModeUnavailable)
+		return QRScanResult{}, fmt.Errorf("scan: %w", qr.ErrCallbackUnavailable)
 	}
 	b, err := f.bindings.Create(ctx, binding.Request{A: owner, B: scanner, TTL: 30 * time.Minute})
 	if err != nil {

@@ -3,12 +3,19 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/callback"
+	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
+	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -128,37 +135,62 @@ func fieldProblem(k kind, field, detail string) *Problem {
 	return p
 }
 
-// problemFor maps an error from a service to its Problem. Errors it does
-// not know are internal: their text goes to the log, not the client.
+// problemFor maps an error from a service to its Problem: this function
+// and kindOf's table are the one place that does. Errors it does not know
+// are internal: their text goes to the log, not the client.
+//
+//   - a *Problem is itself;
+//   - a *reject.RateLimitError is 429 rate-limited (Retry-After is set by
+//     problemOutput); for verifications, the limit member names the limit,
+//     the verify service's requester being the API key ("api_key");
+//   - a device service refusal (device.ErrNotRegistered, ...) is 403
+//     device-rejected with its reason member;
+//   - the services' sentinels map through kindOf;
+//   - a *reject.FieldError names the field, and is 422 invalid-field when
+//     no sentinel in its chain says more.
 func problemFor(err error) (p *Problem, internal bool) {
 	if errors.As(err, &p) {
 		return p, false
 	}
-	var rl *QRRateLimited
+	var rl *reject.RateLimitError
 	if errors.As(err, &rl) {
-		return problem(kRateLimited, err.Error()), false
-	}
-	var lim *RateLimited
-	if errors.As(err, &lim) {
-		p = problem(kRateLimited, err.Error())
-		p.Limit = lim.Limit
-		return p, false
-	}
-	var dr *DeviceRejected
-	if errors.As(err, &dr) {
-		p = problem(kDeviceRejected, deviceDetails[dr.Reason])
-		p.Reason = dr.Reason
-		return p, false
-	}
-	k, ok := kindOf(err)
-	if !ok {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return problem(kUnavailable, "the request timed out"), true
+		if !errors.Is(err, verify.ErrRateLimited) {
+			return problem(kRateLimited, "too many requests; retry in "+rl.RetryAfter.Round(time.Second).String()), false
 		}
+		p = problem(kRateLimited, "")
+		p.Limit = rl.Limit
+		if rl.Limit == string(verify.ScopeRequester) {
+			p.Limit = "api_key" // the API's requester is the API key
+		}
+		p.Detail = fmt.Sprintf("too many requests (per-%s limit); retry in %s", p.Limit, rl.RetryAfter.Round(time.Second))
+		return p, false
+	}
+	var dr *deviceRejected
+	if errors.As(err, &dr) {
+		p = problem(kDeviceRejected, deviceDetails[dr.reason])
+		p.Reason = dr.reason
+		return p, false
+	}
+	if reason, ok := deviceReason(err); ok {
+		p = problem(kDeviceRejected, deviceDetails[reason])
+		p.Reason = reason
+		return p, false
+	}
+	var fe *reject.FieldError
+	isField := errors.As(err, &fe)
+	k, ok := kindOf(err)
+	switch {
+	case !ok && isField:
+		k = kInvalidField
+	case !ok && errors.Is(err, context.DeadlineExceeded):
+		return problem(kUnavailable, "the request timed out"), true
+	case !ok:
 		return problem(kInternal, "the server could not complete the request; the instance member identifies it in the server log"), true
 	}
 	p = problem(k, err.Error())
 	switch {
+	case isField:
+		p.Field = fe.Field
 	case errors.Is(err, pool.ErrInvalidArea):
 		p.Field = "area"
 	case errors.Is(err, order.ErrInvalidID):
@@ -166,14 +198,11 @@ func problemFor(err error) (p *Problem, internal bool) {
 	case errors.Is(err, binding.ErrNumberUnavailable):
 		p.Field = "x"
 	}
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		p.Field = fe.Field
-	}
 	return p, false
 }
 
-// kindOf classifies the services' sentinel errors.
+// kindOf classifies the services' sentinel errors; the first that err
+// matches decides.
 func kindOf(err error) (kind, bool) {
 	for _, m := range []struct {
 		err error
@@ -194,26 +223,46 @@ func kindOf(err error) (kind, bool) {
 		{order.ErrInvalidID, kInvalidField},
 		{webhook.ErrNotFound, kWebhookMissing},
 		{webhook.ErrInvalid, kInvalidField},
-		{ErrQRNotFound, kQRNotFound},
-		{ErrQRRevoked, kQRRevoked},
-		{ErrQRInvalid, kInvalidField},
-		{ErrQRModeUnavailable, kQRMode},
-		{ErrCallbackNotFound, kCallbackMissing},
-		{ErrCallbackCodeUnknown, kCodeUnknown},
-		{ErrCallbackInvalid, kInvalidField},
+		{qr.ErrNotFound, kQRNotFound},
+		{qr.ErrRevoked, kQRRevoked},
+		{qr.ErrInvalid, kInvalidField},
+		{qr.ErrCallbackUnavailable, kQRMode},
+		{callback.ErrNotFound, kCallbackMissing},
+		{callback.ErrUnknownCode, kCodeUnknown},
+		{callback.ErrInvalid, kInvalidField},
 		// A check that uses up the last attempt is a mismatch first.
-		{ErrVerificationMismatch, kVerifMismatch},
-		{ErrVerificationNotFound, kVerifMissing},
-		{ErrVerificationExpired, kVerifExpired},
-		{ErrVerificationLocked, kVerifLocked},
-		{ErrVerificationFailed, kVerifFailed},
-		{ErrVerificationPoolExhausted, kPoolExhausted},
-		{ErrVerificationInvalid, kInvalidField},
-		{ErrDeviceInvalid, kInvalidField},
+		{verify.ErrMismatch, kVerifMismatch},
+		{verify.ErrNotFound, kVerifMissing},
+		{verify.ErrExpired, kVerifExpired},
+		{verify.ErrLocked, kVerifLocked},
+		{verify.ErrFailed, kVerifFailed},
+		{verify.ErrPoolExhausted, kPoolExhausted},
+		{verify.ErrInvalid, kInvalidField},
+		{device.ErrInvalid, kInvalidField},
 	} {
 		if errors.Is(err, m.err) {
 			return m.k, true
 		}
 	}
 	return kind{}, false
+}
+
+// deviceReason is the reason member for a device service's refusal.
+func deviceReason(err error) (string, bool) {
+	for _, m := range []struct {
+		err    error
+		reason string
+	}{
+		{device.ErrNotVerified, ReasonNotVerified},
+		{device.ErrNotRegistered, ReasonNotRegistered},
+		{device.ErrTokenInvalid, ReasonTokenInvalid},
+		{device.ErrSIMChanged, ReasonSIMChanged},
+		{device.ErrChipChanged, ReasonChipChanged},
+		{device.ErrReverify, ReasonReverifyRequired},
+	} {
+		if errors.Is(err, m.err) {
+			return m.reason, true
+		}
+	}
+	return "", false
 }

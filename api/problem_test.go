@@ -10,6 +10,11 @@ import (
 
 	"github.com/privnum/privnum/apikey"
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/callback"
+	"github.com/privnum/privnum/device"
+	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
+	"github.com/privnum/privnum/verify"
 )
 
 // TestBadRequests sends every kind of bad request and checks the problem
@@ -91,8 +96,8 @@ func TestBadRequests(t *testing.T) {
 		{"webhook bad event", call{method: "POST", path: "/v1/webhooks", body: `{"url":"https://example.com/h","events":["binding.deleted"]}`}, 422, "invalid-field", "events", "", "", ""},
 		{"webhook not found", call{method: "DELETE", path: "/v1/webhooks/wh_nope"}, 404, "webhook-not-found", "", "", "", ""},
 		{"qr owner invalid", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"12"}`}, 422, "invalid-number", "owner", "12", "", ""},
-		{"qr mode unknown", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","mode":"fax"}`}, 422, "invalid-field", "", "", "", "fax"},
-		{"qr label too long", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","label":"` + strings.Repeat("é", 101) + `"}`}, 422, "invalid-field", "", "", "", "label"},
+		{"qr mode unknown", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","mode":"fax"}`}, 422, "invalid-field", "mode", "", "", "fax"},
+		{"qr label too long", call{method: "POST", path: "/v1/qr-codes", body: `{"owner":"13800000001","label":"` + strings.Repeat("é", 101) + `"}`}, 422, "invalid-field", "label", "", "", "label"},
 		{"qr not found", call{method: "GET", path: "/v1/qr-codes/nope"}, 404, "qr-code-not-found", "", "", "", ""},
 		{"scan without device token", call{method: "POST", path: "/v1/qr-codes/" + code.Token + "/scans", key: shop, body: `{"scanner":"` + bob + `"}`}, 403, "device-rejected", "", "", "", DeviceTokenHeader},
 		{"scan with a bad device token", call{method: "POST", path: "/v1/qr-codes/" + code.Token + "/scans", key: shop, body: `{"scanner":"` + bob + `"}`, header: map[string]string{DeviceTokenHeader: "pnd_x"}}, 403, "device-rejected", "", "", "", "not valid"},
@@ -182,20 +187,22 @@ func TestProblemFor(t *testing.T) {
 	}{
 		{binding.ErrPoolExhausted, 409, false},
 		{fmt.Errorf("wrapped: %w", binding.ErrNotFound), 404, false},
-		{ErrQRRevoked, 410, false},
-		{fmt.Errorf("scan: %w", ErrQRModeUnavailable), 501, false},
-		{&QRRateLimited{RetryAfter: 3}, 429, false},
-		{&RateLimited{Limit: "number", RetryAfter: time.Minute}, 429, false},
-		{&DeviceRejected{Reason: ReasonSIMChanged}, 403, false},
-		{&FieldError{Field: "iccid", Err: ErrDeviceInvalid}, 422, false},
-		{fmt.Errorf("x: %w", ErrCallbackCodeUnknown), 404, false},
-		{ErrCallbackNotFound, 404, false},
-		{fmt.Errorf("%w: %w", ErrVerificationMismatch, ErrVerificationLocked), 422, false},
-		{ErrVerificationLocked, 423, false},
-		{ErrVerificationExpired, 410, false},
-		{ErrVerificationFailed, 409, false},
-		{ErrVerificationPoolExhausted, 409, false},
-		{ErrVerificationNotFound, 404, false},
+		{qr.ErrRevoked, 410, false},
+		{fmt.Errorf("scan: %w", qr.ErrCallbackUnavailable), 501, false},
+		{&reject.RateLimitError{Limit: "token", RetryAfter: 3, Err: qr.ErrRateLimited}, 429, false},
+		{&reject.RateLimitError{Limit: "number", RetryAfter: time.Minute, Err: verify.ErrRateLimited}, 429, false},
+		{fmt.Errorf("x: %w", device.ErrSIMChanged), 403, false},
+		{&deviceRejected{ReasonDeviceTokenRequired}, 403, false},
+		{&reject.FieldError{Field: "iccid", Err: device.ErrInvalid}, 422, false},
+		{&reject.FieldError{Field: "x", Reason: "no sentinel"}, 422, false},
+		{fmt.Errorf("x: %w", callback.ErrUnknownCode), 404, false},
+		{callback.ErrNotFound, 404, false},
+		{fmt.Errorf("%w: %w", verify.ErrMismatch, verify.ErrLocked), 422, false},
+		{verify.ErrLocked, 423, false},
+		{verify.ErrExpired, 410, false},
+		{verify.ErrFailed, 409, false},
+		{verify.ErrPoolExhausted, 409, false},
+		{verify.ErrNotFound, 404, false},
 		{errors.New("redis: connection refused"), 500, true},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), 503, true},
 		{problem(kTooLarge, "x"), 413, false},

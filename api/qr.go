@@ -9,52 +9,29 @@ import (
 	"time"
 
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/qr"
 )
 
 // QRService mints QR codes that let whoever scans one reach the code's
 // owner through a virtual number, without either side learning the
-// other's number. Setting Config.QR serves it under /v1/qr-codes.
-// *qr.Service provides it through a thin adapter that converts its types
-// and errors.
+// other's number. Setting Config.QR serves it under /v1/qr-codes;
+// NewQRService adapts *qr.Service.
 //
-// Errors should wrap ErrQRNotFound, ErrQRRevoked, ErrQRInvalid or
-// ErrQRModeUnavailable, be a *QRRateLimited, or wrap the services' own
-// sentinels (e164.ErrInvalid, binding.ErrPoolExhausted, ...), which map to
-// the same problems as elsewhere in the API.
+// Errors are package qr's (qr.ErrNotFound, qr.ErrRevoked,
+// qr.ErrCallbackUnavailable, a *reject.FieldError wrapping qr.ErrInvalid
+// or e164.ErrInvalid, a *reject.RateLimitError) or the services' below it
+// (binding.ErrPoolExhausted, ...), which map to the same problems as
+// elsewhere in the API.
 type QRService interface {
 	// Mint creates a code.
 	Mint(ctx context.Context, req QRMintRequest) (QRCode, error)
 	// Get returns a code by its token. For a revoked code it returns the
-	// code (Revoked set) along with an error wrapping ErrQRRevoked.
+	// code (Revoked set) along with an error wrapping qr.ErrRevoked.
 	Get(ctx context.Context, token string) (QRCode, error)
 	// Revoke stops a code from working.
 	Revoke(ctx context.Context, token string) error
 	// Scan connects scanner to the code's owner and says what to dial.
 	Scan(ctx context.Context, token, scanner string) (QRScanResult, error)
-}
-
-// Errors a QRService wraps so that the API can tell what went wrong.
-var (
-	// ErrQRNotFound means no code has that token (404).
-	ErrQRNotFound = errors.New("QR code not found")
-	// ErrQRRevoked means the code was revoked (410).
-	ErrQRRevoked = errors.New("QR code revoked")
-	// ErrQRInvalid means a mint or scan request is malformed (422).
-	ErrQRInvalid = errors.New("invalid QR code request")
-	// ErrQRModeUnavailable means the code's mode is not served yet (501).
-	ErrQRModeUnavailable = errors.New("QR code mode not available")
-)
-
-// QRRateLimited is the error for a tripped scan rate limit: 429 with a
-// Retry-After header.
-type QRRateLimited struct {
-	// RetryAfter is how long until the limit's window ends.
-	RetryAfter time.Duration
-}
-
-// Error says when to retry.
-func (e *QRRateLimited) Error() string {
-	return fmt.Sprintf("too many scans; retry in %s", e.RetryAfter.Round(time.Second))
 }
 
 // QRMintRequest asks for a new code.
@@ -101,12 +78,13 @@ func checkOpaque(field, v string, required bool) error {
 	return nil
 }
 
-// qrErr names the field an invalid number came from.
-func qrErr(err error, field, input string) error {
+// withInput adds the input to the problem of an invalid number (the
+// service's error names the field, never the value).
+func withInput(err error, input string) error {
 	if !errors.Is(err, e164.ErrInvalid) {
 		return err
 	}
-	p := fieldProblem(kInvalidNumber, field, err.Error())
+	p, _ := problemFor(err)
 	p.Input = input
 	return p
 }
@@ -127,14 +105,14 @@ func (s *Server) mintQR(ctx context.Context, rq *request) (reply, error) {
 	}
 	c, err := s.cfg.QR.Mint(ctx, in)
 	if err != nil {
-		return reply{}, qrErr(err, "owner", in.Owner)
+		return reply{}, withInput(err, in.Owner)
 	}
 	return reply{status: http.StatusCreated, body: c, location: "/v1/qr-codes/" + url.PathEscape(c.Token)}, nil
 }
 
 func (s *Server) getQR(ctx context.Context, rq *request) (reply, error) {
 	c, err := s.cfg.QR.Get(ctx, rq.PathValue("token"))
-	if errors.Is(err, ErrQRRevoked) && c.Token != "" {
+	if errors.Is(err, qr.ErrRevoked) && c.Token != "" {
 		err = nil // the operator sees a revoked code, marked revoked
 	}
 	if err != nil {
@@ -173,7 +151,7 @@ func (s *Server) scanQR(ctx context.Context, rq *request) (reply, error) {
 	}
 	res, err := s.cfg.QR.Scan(ctx, rq.PathValue("token"), in.Scanner)
 	if err != nil {
-		return reply{}, qrErr(err, "scanner", in.Scanner)
+		return reply{}, withInput(err, in.Scanner)
 	}
 	return reply{status: http.StatusOK, body: res}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -325,13 +326,10 @@ func (s *Server) problemOutput(r *http.Request, err error) *output {
 	}
 	p.Instance = "urn:uuid:" + info.id
 	out := &output{status: p.Status, contentType: "application/problem+json", body: marshal(p)}
-	var rl *QRRateLimited
-	var lim *RateLimited
+	var rl *reject.RateLimitError
 	switch {
 	case errors.As(err, &rl):
 		out.retryAfter = retryAfter(rl.RetryAfter)
-	case errors.As(err, &lim):
-		out.retryAfter = retryAfter(lim.RetryAfter)
 	case p.Type == ProblemTypeBase+kIdemInFlight.slug:
 		out.retryAfter = "1"
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/order"
+	"github.com/privnum/privnum/reject"
 )
 
 // Sentinel errors callers branch on.
@@ -29,7 +30,9 @@ var (
 	ErrNotFound = errors.New("callback not found")
 	// ErrUnknownCode means the identification code names no parties.
 	ErrUnknownCode = errors.New("unknown identification code")
-	// ErrInvalid means a request field is missing or malformed.
+	// ErrInvalid means a request field is missing or malformed. The error
+	// is a *reject.FieldError naming the field ("code", "caller", "first",
+	// "second") when there is one.
 	ErrInvalid = errors.New("invalid callback request")
 )
 
@@ -194,15 +197,20 @@ func New(rdb redis.UniversalClient, d Deps, cfg Config) *Service {
 		queue: d.Queue, dialer: d.Dialer, sender: d.Sender, pub: d.Publisher, cfg: cfg, updates: updates{wake: make(chan struct{}, 1)}}
 }
 
+// invalid is the error for a malformed request field.
+func invalid(field, reason string) error {
+	return &reject.FieldError{Field: field, Reason: reason, Err: ErrInvalid}
+}
+
 func key(id string) string    { return "pn:callback:{" + id + "}" }
 func codeKey(c string) string { return "pn:cbcode:{" + c + "}" }
 func checkCode(c string) error {
 	if c == "" || len(c) > 128 {
-		return fmt.Errorf("%w: code must be 1 to 128 characters", ErrInvalid)
+		return invalid("code", "want 1 to 128 characters")
 	}
 	for _, r := range c {
 		if r <= ' ' || r == 0x7f {
-			return fmt.Errorf("%w: code has spaces or control characters", ErrInvalid)
+			return invalid("code", "no spaces or control characters")
 		}
 	}
 	return nil
@@ -215,11 +223,11 @@ func (s *Service) MapCode(ctx context.Context, code, first, second string) error
 	}
 	f, err := s.parser.Parse(first)
 	if err != nil {
-		return fmt.Errorf("first party: %w", err)
+		return fmt.Errorf("%w: %w", invalid("first", ""), err)
 	}
 	sec, err := s.parser.Parse(second)
 	if err != nil {
-		return fmt.Errorf("second party: %w", err)
+		return fmt.Errorf("%w: %w", invalid("second", ""), err)
 	}
 	if f == sec {
 		return fmt.Errorf("%w: the parties are the same number", ErrInvalid)
@@ -271,11 +279,11 @@ func (s *Service) parties(ctx context.Context, r Request) (first, second string,
 		owner, err := s.owners.Owner(ctx, r.Code)
 		if err == nil {
 			if r.Caller == "" {
-				return "", "", nil, fmt.Errorf("%w: a QR code callback needs the caller's number", ErrInvalid)
+				return "", "", nil, invalid("caller", "a QR code callback needs the caller's number")
 			}
 			caller, err := s.parser.Parse(r.Caller)
 			if err != nil {
-				return "", "", nil, fmt.Errorf("caller: %w", err)
+				return "", "", nil, fmt.Errorf("%w: %w", invalid("caller", ""), err)
 			}
 			return caller, owner, nil, nil
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -184,18 +185,22 @@ func TestCallbackByOrderAndErrors(t *testing.T) {
 		t.Fatalf("order callback ended %+v", cb)
 	}
 	for _, tt := range []struct {
-		req  callback.Request
-		want error
+		req   callback.Request
+		want  error
+		field string // of the *reject.FieldError, if any
 	}{
-		{callback.Request{Code: "nope"}, callback.ErrUnknownCode},
-		{callback.Request{Code: ""}, callback.ErrInvalid},
-		{callback.Request{Code: "a b"}, callback.ErrInvalid},
+		{callback.Request{Code: "nope"}, callback.ErrUnknownCode, ""},
+		{callback.Request{Code: ""}, callback.ErrInvalid, "code"},
+		{callback.Request{Code: "a b"}, callback.ErrInvalid, "code"},
 	} {
-		if _, err := e.svc.Start(ctx, tt.req); !errors.Is(err, tt.want) {
-			t.Errorf("Start(%q) = %v, want %v", tt.req.Code, err, tt.want)
+		_, err := e.svc.Start(ctx, tt.req)
+		var fe *reject.FieldError
+		if !errors.Is(err, tt.want) || errors.As(err, &fe) != (tt.field != "") || fe != nil && fe.Field != tt.field {
+			t.Errorf("Start(%q) = %v, want %v naming %q", tt.req.Code, err, tt.want, tt.field)
 		}
 	}
-	if err := e.svc.MapCode(ctx, "X1", "bad", second); !errors.Is(err, e164.ErrInvalid) {
+	err = e.svc.MapCode(ctx, "X1", "bad", second)
+	if fe := (*reject.FieldError)(nil); !errors.Is(err, e164.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "first" {
 		t.Errorf("MapCode bad number: %v", err)
 	}
 	if _, err := e.svc.Get(ctx, "missing"); !errors.Is(err, callback.ErrNotFound) {

@@ -38,13 +38,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 )
 
 // Sentinel errors callers branch on.
 var (
-	// ErrInvalid means a field is missing or malformed; the message names
-	// the field, never its value. Nothing was stored.
+	// ErrInvalid means a field is missing or malformed. The error is a
+	// *reject.FieldError naming the field in snake_case ("device_id",
+	// "chip_serial", "iccid", "imsi", "number", "verification_id"), never
+	// its value.
+	// Nothing was stored.
 	ErrInvalid = errors.New("invalid device request")
 	// ErrNotVerified means the verification id does not prove the number
 	// (unknown, not verified, for another number or already used). It is
@@ -174,8 +178,9 @@ func (s *Service) same(stored, label, value string) bool {
 	return subtle.ConstantTimeCompare([]byte(stored), []byte(s.mac(label, value))) == 1
 }
 
+// invalid is the error for a malformed request field.
 func invalid(field, why string) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, why)
+	return &reject.FieldError{Field: field, Reason: why, Err: ErrInvalid}
 }
 
 // checkText accepts 1 to 128 printable characters, not all blank.
@@ -227,7 +232,7 @@ func luhn(d string) bool {
 }
 
 func (s *Service) checkSIM(chip, iccid, imsi string) error {
-	if err := checkText("chip serial", chip); err != nil {
+	if err := checkText("chip_serial", chip); err != nil {
 		return err
 	}
 	if err := checkDigits("iccid", iccid, 19, 20); err != nil {
@@ -242,7 +247,7 @@ func (s *Service) checkSIM(chip, iccid, imsi string) error {
 func (s *Service) number(n string) (string, error) {
 	e, err := s.parser.Parse(n)
 	if err != nil {
-		return "", fmt.Errorf("%w: number: %w", ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", invalid("number", ""), err)
 	}
 	return e, nil
 }
@@ -265,13 +270,13 @@ func (s *Service) Register(ctx context.Context, r Registration) (Device, string,
 	if err != nil {
 		return Device{}, "", err
 	}
-	if err := checkText("device id", r.DeviceID); err != nil {
+	if err := checkText("device_id", r.DeviceID); err != nil {
 		return Device{}, "", err
 	}
 	if err := s.checkSIM(r.ChipSerial, r.ICCID, r.IMSI); err != nil {
 		return Device{}, "", err
 	}
-	if err := checkText("verification id", r.VerificationID); err != nil {
+	if err := checkText("verification_id", r.VerificationID); err != nil {
 		return Device{}, "", err
 	}
 	if err := s.verifier.Consume(ctx, r.VerificationID, number); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/syncbuf"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -274,12 +275,12 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 	}{
 		{"no number", "number", "", func(r *device.Registration) { r.Number = "" }},
 		{"bad number", "number", "", func(r *device.Registration) { r.Number = "12" }},
-		{"no device id", "device id", "", func(r *device.Registration) { r.DeviceID = "" }},
-		{"blank device id", "device id", "", func(r *device.Registration) { r.DeviceID = "   " }},
-		{"long device id", "device id", strings.Repeat("d", 129), func(r *device.Registration) { r.DeviceID = strings.Repeat("d", 129) }},
-		{"control in device id", "device id", "dev\x00ice-secret", func(r *device.Registration) { r.DeviceID = "dev\x00ice-secret" }},
-		{"no chip serial", "chip serial", "", func(r *device.Registration) { r.ChipSerial = "" }},
-		{"newline in chip serial", "chip serial", "8904903200\n4008882", func(r *device.Registration) { r.ChipSerial = "8904903200\n4008882" }},
+		{"no device id", "device_id", "", func(r *device.Registration) { r.DeviceID = "" }},
+		{"blank device id", "device_id", "", func(r *device.Registration) { r.DeviceID = "   " }},
+		{"long device id", "device_id", strings.Repeat("d", 129), func(r *device.Registration) { r.DeviceID = strings.Repeat("d", 129) }},
+		{"control in device id", "device_id", "dev\x00ice-secret", func(r *device.Registration) { r.DeviceID = "dev\x00ice-secret" }},
+		{"no chip serial", "chip_serial", "", func(r *device.Registration) { r.ChipSerial = "" }},
+		{"newline in chip serial", "chip_serial", "8904903200\n4008882", func(r *device.Registration) { r.ChipSerial = "8904903200\n4008882" }},
 		{"short iccid", "iccid", "898600123456789012", func(r *device.Registration) { r.ICCID = "898600123456789012" }},
 		{"long iccid", "iccid", "898600123456789012345", func(r *device.Registration) { r.ICCID = "898600123456789012345" }},
 		{"letters in iccid", "iccid", "8986001234567890123F", func(r *device.Registration) { r.ICCID = "8986001234567890123F" }},
@@ -287,7 +288,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 		{"short imsi", "imsi", "4600012345678", func(r *device.Registration) { r.IMSI = "4600012345678" }},
 		{"long imsi", "imsi", "4600012345678901", func(r *device.Registration) { r.IMSI = "4600012345678901" }},
 		{"spaced imsi", "imsi", "460 001234567890", func(r *device.Registration) { r.IMSI = "460 001234567890" }},
-		{"no verification", "verification id", "", func(r *device.Registration) { r.VerificationID = "" }},
+		{"no verification", "verification_id", "", func(r *device.Registration) { r.VerificationID = "" }},
 	}
 	before := redistest.Dump(t, e.rdb)
 	for _, tt := range tests {
@@ -298,7 +299,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 			if !errors.Is(err, device.ErrInvalid) || token != "" {
 				t.Fatalf("Register = %q, %v; want ErrInvalid", token, err)
 			}
-			if !strings.Contains(err.Error(), tt.field+":") {
+			if fe := (*reject.FieldError)(nil); !errors.As(err, &fe) || fe.Field != tt.field {
 				t.Errorf("error %q does not name the field %q", err, tt.field)
 			}
 			if tt.raw != "" && strings.Contains(err.Error(), tt.raw) {
@@ -337,7 +338,7 @@ func TestNoRawIdentifierAnywhere(t *testing.T) {
 	ctx := t.Context()
 	e := newEnv(t, device.Config{})
 	d, token := e.register(t)
-	secrets := map[string]string{"iccid": iccid, "imsi": imsi, "chip serial": chipSerial, "device token": token, "device id": deviceID}
+	secrets := map[string]string{"iccid": iccid, "imsi": imsi, "chip_serial": chipSerial, "device token": token, "device_id": deviceID}
 
 	// Collect everything an outsider could see: the store, errors, JSON, logs.
 	seen := map[string]string{}
@@ -388,7 +389,7 @@ func TestNoRawIdentifierAnywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range redistest.Dump(t, e.rdb) {
-		for name, s := range map[string]string{"iccid": iccid, "imsi": imsi, "chip serial": chipSerial, "old token": token, "new token": token2} {
+		for name, s := range map[string]string{"iccid": iccid, "imsi": imsi, "chip_serial": chipSerial, "old token": token, "new token": token2} {
 			if strings.Contains(k, s) || strings.Contains(v, s) {
 				t.Errorf("raw %s found in %s", name, k)
 			}

@@ -65,12 +65,30 @@ const markerPrefix = "pn:{dialq}:placed:"
 // Job asks for one call. It carries ids only: the numbers stay in the
 // records the ids name.
 type Job struct {
-	// Kind says what to place: "callback" or "flash".
+	// Kind says what to place: callback.JobKind or verify.FlashJobKind.
 	Kind string
 	// ID names the callback or verification.
 	ID string
 	// Queued is when the job was enqueued (by the enqueuer's clock).
 	Queued time.Time
+}
+
+// ErrUnknownKind means a job's kind has no handler in the Router.
+var ErrUnknownKind = errors.New("unknown dial job kind")
+
+// Router places each job with the handler for its kind (callback.JobKind,
+// verify.FlashJobKind, ...), given the job's id. Its Place is the handler
+// to give Run.
+type Router map[string]func(ctx context.Context, id string) error
+
+// Place hands j to the handler for j.Kind. A kind without a handler is an
+// error wrapping ErrUnknownKind.
+func (r Router) Place(ctx context.Context, j Job) error {
+	h, ok := r[j.Kind]
+	if !ok {
+		return fmt.Errorf("%w %q (job %s)", ErrUnknownKind, j.Kind, j.ID)
+	}
+	return h(ctx, j.ID)
 }
 
 // Config tunes a Queue. The zero value of each field means its default.

@@ -76,7 +76,7 @@ func (p *Pool) Add(ctx context.Context, entries []Entry) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := checkArea(e.Area); err != nil {
+		if err := CheckArea(e.Area); err != nil {
 			return 0, err
 		}
 		norm = append(norm, Entry{Number: n, Area: e.Area})
@@ -109,7 +109,9 @@ func (p *Pool) Add(ctx context.Context, entries []Entry) (int, error) {
 	return added, nil
 }
 
-func checkArea(a string) error {
+// CheckArea checks an area tag: letters, digits, '-' and '_', at most 64
+// bytes. The error wraps ErrInvalidArea.
+func CheckArea(a string) error {
 	for _, r := range a {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			return fmt.Errorf("%w %q: use letters, digits, '-' and '_'", ErrInvalidArea, a)
@@ -155,7 +157,7 @@ func (p *Pool) ReadCSV(r io.Reader) ([]Entry, error) {
 		if _, err := p.parser.Parse(e.Number); err != nil {
 			return nil, fmt.Errorf("csv line %d: %w", line, err)
 		}
-		if err := checkArea(e.Area); err != nil {
+		if err := CheckArea(e.Area); err != nil {
 			return nil, fmt.Errorf("csv line %d: %w", line, err)
 		}
 		out = append(out, e)

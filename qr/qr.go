@@ -32,6 +32,7 @@ import (
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/reject"
 )
 
 // Sentinel errors callers branch on.
@@ -42,9 +43,11 @@ var (
 	// ErrRevoked means the code was revoked (operator API only; see Get).
 	ErrRevoked = errors.New("qr code revoked")
 	// ErrInvalid means a request or configuration field is out of range.
+	// A request field that is refused comes as a *reject.FieldError naming
+	// it ("owner", "label", "mode", "scanner").
 	ErrInvalid = errors.New("invalid qr request")
 	// ErrRateLimited means too many scans of one code or by one scanner in
-	// the current window. The error is a *RateLimitError.
+	// the current window. The error is a *reject.RateLimitError.
 	ErrRateLimited = errors.New("too many scans, try again later")
 	// ErrCallbackUnavailable means the code is in callback mode, which is
 	// not served yet.
@@ -73,7 +76,7 @@ func ParseMode(s string) (Mode, error) {
 	case "callback":
 		return Callback, nil
 	}
-	return "", fmt.Errorf("%w: mode %q: want middle-number or callback", ErrInvalid, s)
+	return "", invalid("mode", fmt.Sprintf("%q: want middle-number or callback", s))
 }
 
 // MaxLabelLen is the longest label, in characters.
@@ -242,7 +245,7 @@ type MintRequest struct {
 func (s *Service) normalize(req *MintRequest) error {
 	var err error
 	if req.Owner, err = s.parser.Parse(req.Owner); err != nil {
-		return fmt.Errorf("owner: %w", err)
+		return fmt.Errorf("%w: %w", invalid("owner", ""), err)
 	}
 	if req.Mode, err = ParseMode(string(req.Mode)); err != nil {
 		return err
@@ -253,15 +256,15 @@ func (s *Service) normalize(req *MintRequest) error {
 
 func checkLabel(label, owner string) error {
 	if !utf8.ValidString(label) {
-		return fmt.Errorf("%w: label is not valid UTF-8", ErrInvalid)
+		return invalid("label", "not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(label); n > MaxLabelLen {
-		return fmt.Errorf("%w: label has %d characters, at most %d allowed", ErrInvalid, n, MaxLabelLen)
+		return invalid("label", fmt.Sprintf("%d characters, at most %d allowed", n, MaxLabelLen))
 	}
 	var digits strings.Builder
 	for _, r := range label {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: label has a control character", ErrInvalid)
+			return invalid("label", "has a control character")
 		}
 		if r >= '0' && r <= '9' {
 			digits.WriteRune(r)
@@ -270,9 +273,14 @@ func checkLabel(label, owner string) error {
 	// The label is shown and printed: refuse one that spells out the
 	// owner's subscriber number (its last 8 digits).
 	if tail := owner[max(1, len(owner)-8):]; strings.Contains(digits.String(), tail) {
-		return fmt.Errorf("%w: the label contains the owner's number", ErrInvalid)
+		return invalid("label", "contains the owner's number")
 	}
 	return nil
+}
+
+// invalid is the error for a malformed request field.
+func invalid(field, reason string) error {
+	return &reject.FieldError{Field: field, Reason: reason, Err: ErrInvalid}
 }
 
 // Mint stores a new code for an owner and returns it.

@@ -15,6 +15,7 @@ import (
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
 )
 
 var cn = e164.Parser{Region: "CN"}
@@ -249,20 +250,22 @@ func TestMintRefusesBadInput(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, 0, qr.Config{})
 	tests := []struct {
-		req  qr.MintRequest
-		want error
+		req   qr.MintRequest
+		want  error
+		field string
 	}{
-		{qr.MintRequest{Owner: "12345"}, e164.ErrInvalid},
-		{qr.MintRequest{Owner: ""}, e164.ErrInvalid},
-		{qr.MintRequest{Owner: owner, Mode: "fax"}, qr.ErrInvalid},
-		{qr.MintRequest{Owner: owner, Label: strings.Repeat("x", qr.MaxLabelLen+1)}, qr.ErrInvalid},
-		{qr.MintRequest{Owner: owner, Label: "a\x07b"}, qr.ErrInvalid},
-		{qr.MintRequest{Owner: owner, Label: "bad \xff utf8"}, qr.ErrInvalid},
-		{qr.MintRequest{Owner: owner, Label: "call 138-0013-8000"}, qr.ErrInvalid},
+		{qr.MintRequest{Owner: "12345"}, e164.ErrInvalid, "owner"},
+		{qr.MintRequest{Owner: ""}, e164.ErrInvalid, "owner"},
+		{qr.MintRequest{Owner: owner, Mode: "fax"}, qr.ErrInvalid, "mode"},
+		{qr.MintRequest{Owner: owner, Label: strings.Repeat("x", qr.MaxLabelLen+1)}, qr.ErrInvalid, "label"},
+		{qr.MintRequest{Owner: owner, Label: "a\x07b"}, qr.ErrInvalid, "label"},
+		{qr.MintRequest{Owner: owner, Label: "bad \xff utf8"}, qr.ErrInvalid, "label"},
+		{qr.MintRequest{Owner: owner, Label: "call 138-0013-8000"}, qr.ErrInvalid, "label"},
 	}
 	for _, tt := range tests {
-		if _, err := e.qr.Mint(ctx, tt.req); !errors.Is(err, tt.want) {
-			t.Errorf("Mint(%+v) = %v; want %v", tt.req, err, tt.want)
+		_, err := e.qr.Mint(ctx, tt.req)
+		if fe := (*reject.FieldError)(nil); !errors.Is(err, tt.want) || !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("Mint(%+v) = %v; want %v naming %s", tt.req, err, tt.want, tt.field)
 		}
 	}
 	_, err := e.qr.MintAll(ctx, []qr.MintRequest{{Owner: owner}, {Owner: owner}, {Owner: "nope"}}, nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/reject"
 )
 
 // ScanResult is what a scan gives the scanner.
@@ -26,24 +27,6 @@ type ScanResult struct {
 	BindingID string `json:"binding_id,omitempty"`
 }
 
-// RateLimitError is the error for a tripped rate limit; it wraps
-// ErrRateLimited.
-type RateLimitError struct {
-	// Scope is "token" (too many scans of the code) or "scanner" (too many
-	// scans by the number).
-	Scope string
-	// RetryAfter is when the window ends.
-	RetryAfter time.Duration
-}
-
-// Error says which limit tripped and when to retry; it names no number.
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("%v (%s limit, retry in %s)", ErrRateLimited, e.Scope, e.RetryAfter.Round(time.Millisecond))
-}
-
-// Unwrap returns ErrRateLimited.
-func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
-
 // pendingTTL bounds how long a crashed scan can hold a scanner's claim.
 const pendingTTL = 30 * time.Second
 
@@ -53,8 +36,9 @@ const pendingTTL = 30 * time.Second
 // e164.ErrInvalid, without echoing the input, and nothing stored). An
 // unknown, revoked or malformed token is an error wrapping ErrNotFound with
 // the same message in every case. Scans are rate limited per scanner and
-// per code (*RateLimitError, wrapping ErrRateLimited). A scanner equal to
-// the owner is refused (ErrInvalid).
+// per code (*reject.RateLimitError, Limit "scanner" or "token", wrapping
+// ErrRateLimited). A scanner equal to the owner is refused (a
+// *reject.FieldError naming "scanner", wrapping ErrInvalid).
 //
 // A middle-number code binds scanner and owner on a virtual number for
 // Config.ScanTTL; scanning again while that binding is active returns the
@@ -62,7 +46,7 @@ const pendingTTL = 30 * time.Second
 func (s *Service) Scan(ctx context.Context, token, scanner string) (ScanResult, error) {
 	scanner, err := s.parser.Parse(scanner)
 	if err != nil {
-		return ScanResult{}, fmt.Errorf("scanner number: %w", e164.ErrInvalid)
+		return ScanResult{}, &reject.FieldError{Field: "scanner", Err: e164.ErrInvalid}
 	}
 	gone := fmt.Errorf("scan: %w", ErrNotFound)
 	t, ok := normToken(token)
@@ -83,7 +67,7 @@ func (s *Service) Scan(ctx context.Context, token, scanner string) (ScanResult, 
 		return ScanResult{}, err
 	}
 	if scanner == c.owner {
-		return ScanResult{}, fmt.Errorf("%w: the scanner is the code's owner", ErrInvalid)
+		return ScanResult{}, invalid("scanner", "the scanner is the code's owner")
 	}
 	switch c.Mode {
 	case MiddleNumber:
@@ -105,7 +89,7 @@ func (s *Service) limit(ctx context.Context, scope, key string, n int) error {
 		return fmt.Errorf("rate limit: %w", err)
 	}
 	if r[0] > int64(n) {
-		return &RateLimitError{Scope: scope, RetryAfter: time.Duration(max(r[1], 0)) * time.Millisecond}
+		return &reject.RateLimitError{Limit: scope, RetryAfter: time.Duration(max(r[1], 0)) * time.Millisecond, Err: ErrRateLimited}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
 )
 
 func TestScanBindsScannerAndOwner(t *testing.T) {
@@ -215,8 +216,8 @@ func TestScanRateLimits(t *testing.T) {
 				}
 			}
 			_, err := e.qr.Scan(ctx, c.Token, tt.scanners[last])
-			var rl *qr.RateLimitError
-			if !errors.Is(err, qr.ErrRateLimited) || !errors.As(err, &rl) || rl.Scope != tt.scope || rl.RetryAfter <= 0 || rl.RetryAfter > window {
+			var rl *reject.RateLimitError
+			if !errors.Is(err, qr.ErrRateLimited) || !errors.As(err, &rl) || rl.Limit != tt.scope || rl.RetryAfter <= 0 || rl.RetryAfter > window {
 				t.Fatalf("scan over the limit = %v; want a %s rate limit", err, tt.scope)
 			}
 			time.Sleep(window + 50*time.Millisecond)

@@ -39,6 +39,7 @@ import (
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/reject"
 )
 
 // Codes looks up and scans QR codes. *qr.Service implements it.
@@ -290,7 +291,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request, token string) {
 
 // scanError renders the page for a failed scan or callback start.
 func (h *handler) scanError(w http.ResponseWriter, r *http.Request, token, number string, err error) {
-	var rl *qr.RateLimitError
+	var rl *reject.RateLimitError
 	switch {
 	case errors.Is(err, qr.ErrNotFound) || errors.Is(err, qr.ErrRevoked) || errors.Is(err, callback.ErrUnknownCode):
 		h.render(w, r, http.StatusNotFound, notFoundPage())

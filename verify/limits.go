@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/privnum/privnum/reject"
 )
 
-// LimitScope names a rate limit.
+// LimitScope names a rate limit. A start that a limit refuses fails with a
+// *reject.RateLimitError whose Limit is the scope and which wraps
+// ErrRateLimited.
 type LimitScope string
 
 // Rate-limit scopes.
@@ -16,26 +20,6 @@ const (
 	ScopePrefix    LimitScope = "prefix"
 	ScopeRequester LimitScope = "requester"
 )
-
-// RateLimitError is the error Start returns when a limit refuses it. It
-// matches ErrRateLimited.
-type RateLimitError struct {
-	// Scope is the limit that refused the start.
-	Scope LimitScope
-	// Limit is that limit's configuration.
-	Limit Limit
-	// RetryAfter is how long until the limit lets one more start through.
-	RetryAfter time.Duration
-}
-
-// Error names the limit and when to retry.
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("%v: per-%s limit of %d per %s reached; retry in %s",
-		ErrRateLimited, e.Scope, e.Limit.Max, e.Limit.Window, e.RetryAfter.Round(time.Second))
-}
-
-// Unwrap makes the error match ErrRateLimited.
-func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
 
 // prefix returns the first PrefixDigits digits of an E.164 number.
 func (s *Service) prefix(number string) string {
@@ -76,7 +60,7 @@ func (s *Service) takeLimits(ctx context.Context, id, number, requester string, 
 		}
 		if wait >= 0 {
 			s.refund(context.WithoutCancel(ctx), id, taken)
-			return nil, &RateLimitError{Scope: c.scope, Limit: c.limit, RetryAfter: time.Duration(wait) * time.Millisecond}
+			return nil, &reject.RateLimitError{Limit: string(c.scope), RetryAfter: time.Duration(wait) * time.Millisecond, Err: ErrRateLimited}
 		}
 		taken = append(taken, takenLimit{key: c.key})
 	}

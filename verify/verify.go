@@ -35,14 +35,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/reject"
 )
 
 // Sentinel errors callers branch on.
 var (
 	// ErrInvalid means a request field is malformed; nothing was stored.
+	// The error is a *reject.FieldError naming the field.
 	ErrInvalid = errors.New("invalid verification request")
-	// ErrRateLimited means a rate limit refused the start; the message (and
-	// a *RateLimitError in the chain) names the limit.
+	// ErrRateLimited means a rate limit refused the start; the error is a
+	// *reject.RateLimitError naming the limit (a LimitScope).
 	ErrRateLimited = errors.New("verification rate limited")
 	// ErrPoolExhausted means every caller ID in the pool was used for this
 	// number within the reuse window (or the pool is empty).
@@ -67,8 +69,8 @@ var (
 // Flasher places flash calls. Call control implements it by ringing number
 // from callerID and hanging up as soon as it rings (or after a short
 // timeout); a process without call control queues verification id for the
-// one that has it, which reads the rest with FlashTarget. Flash returns once
-// the call is placed or queued.
+// one that has it (QueueFlasher), which places it with FlashJobs. Flash
+// returns once the call is placed or queued.
 type Flasher interface {
 	Flash(ctx context.Context, id, number, callerID string) error
 }
@@ -230,13 +232,18 @@ func validID(id string) bool {
 	return true
 }
 
+// invalid is the error for a malformed request field.
+func invalid(field, reason string) error {
+	return &reject.FieldError{Field: field, Reason: reason, Err: ErrInvalid}
+}
+
 func checkRequester(r string) error {
 	if r == "" || len(r) > 128 {
-		return fmt.Errorf("%w: requester: want 1 to 128 characters", ErrInvalid)
+		return invalid("requester", "want 1 to 128 characters")
 	}
 	for _, c := range r {
 		if c < 0x21 || c == 0x7f {
-			return fmt.Errorf("%w: requester: no spaces or control characters", ErrInvalid)
+			return invalid("requester", "no spaces or control characters")
 		}
 	}
 	return nil
@@ -258,7 +265,7 @@ func (s *Service) keep() time.Duration {
 func (s *Service) Start(ctx context.Context, req StartRequest) (Verification, error) {
 	number, err := s.parser.Parse(req.Number)
 	if err != nil {
-		return Verification{}, fmt.Errorf("%w: number: %w", ErrInvalid, err)
+		return Verification{}, fmt.Errorf("%w: %w", invalid("number", ""), err)
 	}
 	if err := checkRequester(req.Requester); err != nil {
 		return Verification{}, err
@@ -268,10 +275,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (Verification, er
 	ev := event{kind: "start", number: number, requester: req.Requester}
 	taken, err := s.takeLimits(ctx, id, number, req.Requester, now)
 	if err != nil {
-		if rl := (*RateLimitError)(nil); errors.As(err, &rl) {
-			ev.result = "rate_limited:" + string(rl.Scope)
+		if rl := (*reject.RateLimitError)(nil); errors.As(err, &rl) {
+			ev.result = "rate_limited:" + rl.Limit
 			s.record(ctx, ev)
-			s.log.InfoContext(ctx, "verification rate limited", "number", e164.Mask(number), "requester", req.Requester, "limit", rl.Scope)
+			s.log.InfoContext(ctx, "verification rate limited", "number", e164.Mask(number), "requester", req.Requester, "limit", rl.Limit)
 		}
 		return Verification{}, err
 	}
@@ -414,15 +421,15 @@ func (s *Service) reported(r string) (string, error) {
 				d.WriteRune(c)
 			case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+':
 			default:
-				return "", fmt.Errorf("%w: reported number: %w", ErrInvalid, err)
+				return "", fmt.Errorf("%w: %w", invalid("reported", ""), err)
 			}
 		}
 		if d.Len() >= s.cfg.MatchLastDigits {
 			return d.String(), nil
 		}
-		return "", fmt.Errorf("%w: reported number: want a phone number or its last %d digits", ErrInvalid, s.cfg.MatchLastDigits)
+		return "", invalid("reported", fmt.Sprintf("want a phone number or its last %d digits", s.cfg.MatchLastDigits))
 	}
-	return "", fmt.Errorf("%w: reported number: %w", ErrInvalid, err)
+	return "", fmt.Errorf("%w: %w", invalid("reported", ""), err)
 }
 
 // lookup returns the number of verification id.
@@ -551,7 +558,7 @@ func (s *Service) FlashTarget(ctx context.Context, id string) (number, callerID 
 func (s *Service) Consume(ctx context.Context, id, number string) error {
 	n, err := s.parser.Parse(number)
 	if err != nil {
-		return fmt.Errorf("%w: number: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", invalid("number", ""), err)
 	}
 	owner, err := s.lookup(ctx, id)
 	if errors.Is(err, ErrNotFound) {

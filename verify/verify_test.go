@@ -17,6 +17,7 @@ import (
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/syncbuf"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 )
 
@@ -465,8 +466,8 @@ func TestRateLimits(t *testing.T) {
 					}
 					continue
 				}
-				var rl *verify.RateLimitError
-				if !errors.Is(err, verify.ErrRateLimited) || !errors.As(err, &rl) || rl.Scope != tt.scope {
+				var rl *reject.RateLimitError
+				if !errors.Is(err, verify.ErrRateLimited) || !errors.As(err, &rl) || rl.Limit != string(tt.scope) {
 					t.Fatalf("start %d: %v, want the %s limit", i, err, tt.scope)
 				}
 				if !strings.Contains(err.Error(), "per-"+string(tt.scope)) || rl.RetryAfter <= 0 || rl.RetryAfter > hour {
@@ -501,8 +502,8 @@ func TestRefusedStartsGiveBackTheirSlots(t *testing.T) {
 		}
 	}
 	start(t, e, party(2))
-	var rl *verify.RateLimitError
-	if _, err := e.svc.Start(ctx, verify.StartRequest{Number: party(3), Requester: "ak_test"}); !errors.As(err, &rl) || rl.Scope != verify.ScopeRequester {
+	var rl *reject.RateLimitError
+	if _, err := e.svc.Start(ctx, verify.StartRequest{Number: party(3), Requester: "ak_test"}); !errors.As(err, &rl) || rl.Limit != string(verify.ScopeRequester) {
 		t.Fatalf("third number: %v, want the requester limit", err)
 	}
 }
@@ -562,16 +563,20 @@ func TestBadInputStoresNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := redistest.Dump(t, e.rdb)
-	for _, r := range []verify.StartRequest{
-		{Number: "", Requester: "ak_1"},
-		{Number: "abc", Requester: "ak_1"},
-		{Number: "12", Requester: "ak_1"},
-		{Number: party(1), Requester: ""},
-		{Number: party(1), Requester: "ak 1"},
-		{Number: party(1), Requester: strings.Repeat("a", 129)},
+	for _, tt := range []struct {
+		req   verify.StartRequest
+		field string
+	}{
+		{verify.StartRequest{Number: "", Requester: "ak_1"}, "number"},
+		{verify.StartRequest{Number: "abc", Requester: "ak_1"}, "number"},
+		{verify.StartRequest{Number: "12", Requester: "ak_1"}, "number"},
+		{verify.StartRequest{Number: party(1), Requester: ""}, "requester"},
+		{verify.StartRequest{Number: party(1), Requester: "ak 1"}, "requester"},
+		{verify.StartRequest{Number: party(1), Requester: strings.Repeat("a", 129)}, "requester"},
 	} {
-		if _, err := e.svc.Start(ctx, r); !errors.Is(err, verify.ErrInvalid) {
-			t.Errorf("Start(%+v) = %v, want ErrInvalid", r, err)
+		_, err := e.svc.Start(ctx, tt.req)
+		if fe := (*reject.FieldError)(nil); !errors.Is(err, verify.ErrInvalid) || !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("Start(%+v) = %v, want ErrInvalid naming %s", tt.req, err, tt.field)
 		}
 	}
 	if e.flash.count() != 0 {
@@ -580,8 +585,9 @@ func TestBadInputStoresNothing(t *testing.T) {
 	v := start(t, e, party(1))
 	after := redistest.Dump(t, e.rdb)
 	for _, bad := range []string{"", "not a number", "++", "１２３"} {
-		if _, err := e.svc.Check(ctx, v.ID, bad); !errors.Is(err, verify.ErrInvalid) {
-			t.Errorf("Check(%q) = %v, want ErrInvalid", bad, err)
+		_, err := e.svc.Check(ctx, v.ID, bad)
+		if fe := (*reject.FieldError)(nil); !errors.Is(err, verify.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "reported" {
+			t.Errorf("Check(%q) = %v, want ErrInvalid naming reported", bad, err)
 		}
 	}
 	if err := e.svc.Consume(ctx, v.ID, "abc"); !errors.Is(err, verify.ErrInvalid) {

@@ -72,14 +72,14 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 		Redis: a.rdb, Keys: apikey.New(a.rdb),
 		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0),
 		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
-		QR: qrAPI{codes}, Callbacks: callbacks, Verifications: verifications, Devices: devices,
+		QR: api.NewQRService(codes), Callbacks: api.NewCallbackService(callbacks), Verifications: api.NewVerificationService(verifications), Devices: devices,
 	})
 	if err != nil {
 		return err
 	}
 	// The public page a QR code opens (no API key), beside the API.
 	mux := http.NewServeMux()
-	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{Codes: codes, Callbacks: callbacks.s, Logger: log}))
+	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{Codes: codes, Callbacks: callbacks, Logger: log}))
 	mux.Handle("/", srv)
 	l, err := net.Listen("tcp", ac.listen)
 	if err != nil {

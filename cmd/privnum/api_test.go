@@ -373,7 +373,7 @@ func TestAPIFlowsEndToEnd(t *testing.T) {
 		}
 		queued := false
 		for _, m := range msgs {
-			queued = queued || m.Values["kind"] == flashJob && m.Values["id"] == v.ID
+			queued = queued || m.Values["kind"] == verify.FlashJobKind && m.Values["id"] == v.ID
 		}
 		if !queued {
 			t.Fatalf("no flash job for %s in %v", v.ID, msgs)

@@ -17,16 +17,6 @@ import (
 	"github.com/privnum/privnum/webhook"
 )
 
-// flashJob is the dial-queue kind of verification flash calls.
-const flashJob = "flash"
-
-// queueFlasher hands verification flash calls to privnum serve.
-type queueFlasher struct{ q *dialq.Queue }
-
-func (f queueFlasher) Flash(ctx context.Context, id, _, _ string) error {
-	return f.q.Enqueue(ctx, flashJob, id)
-}
-
 // publicBase is where QR code URLs point.
 func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase) }
 
@@ -48,7 +38,7 @@ func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, qcfg dialq.
 		deps.Queue = q
 	}
 	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: os.Getenv("PRIVNUM_CALLBACK_MESSAGE")})
-	vs := verify.New(a.rdb, a.parser, queueFlasher{q}, verify.Config{Logger: log})
+	vs := verify.New(a.rdb, a.parser, verify.QueueFlasher{Queue: q}, verify.Config{Logger: log})
 	return cbs, vs, q, nil
 }
 

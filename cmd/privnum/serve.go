@@ -25,6 +25,7 @@ import (
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/lease"
 	"github.com/privnum/privnum/ratelimit"
+	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -241,19 +242,10 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		defer workers.Done()
 		// ctx, not runCtx: a draining process takes no more jobs (another
 		// serve takes them over).
-		q.Run(ctx, sc.instance, func(ctx context.Context, j dialq.Job) error {
-			switch j.Kind {
-			case callback.JobKind:
-				return cbs.Dial(ctx, j.ID)
-			case flashJob:
-				number, cid, err := vs.FlashTarget(ctx, j.ID)
-				if err != nil {
-					return err
-				}
-				return app.Flash(ctx, number, cid)
-			}
-			return fmt.Errorf("unknown dial job kind %q", j.Kind)
-		})
+		q.Run(ctx, sc.instance, dialq.Router{
+			callback.JobKind:    cbs.Dial,
+			verify.FlashJobKind: verify.FlashJobs{Service: vs, Dialer: app}.Place,
+		}.Place)
 	}()
 	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
 	if ready != nil {

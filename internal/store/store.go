@@ -4,6 +4,10 @@
 // as a Redis Cluster hash tag ("pn:{+8617000000000}:..."), so each Lua
 // script stays within one slot and the same code runs on a single Redis,
 // Sentinel or Cluster.
+//
+// Every Redis key family privnum uses, this package's and the other
+// packages', is listed in one place: the "Keys and hash slots" table of
+// README.md (https://github.com/privnum/privnum#keys-and-hash-slots).
 package store
 
 import (
