@@ -132,8 +132,17 @@ func (p Parser) parse(s string) (string, error) {
 	if !phonenumbers.IsValidNumber(num) {
 		return "", fmt.Errorf("%w %q: not a number in use in any numbering plan", ErrInvalid, s)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	out := phonenumbers.Format(num, phonenumbers.E164)
+	if len(out) > 1+maxDigits {
+		// libphonenumber takes some longer numbers (German ones, say) as
+		// valid; E.164, and everything downstream, allows 15 digits.
+		return "", fmt.Errorf("%w %q: more than %d digits", ErrInvalid, s, maxDigits)
+	}
+	return out, nil
 }
+
+// maxDigits is the most digits an E.164 number has, country code included.
+const maxDigits = 15
 
 // MustParse is Parse for constants in tests and examples; it panics on error.
 func (p Parser) MustParse(s string) string {
