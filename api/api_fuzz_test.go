@@ -237,7 +237,7 @@ func fuzzServer(tb testing.TB) (*Server, string, *fuzzLog) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.Callbacks, cfg.Verifications, cfg.Devices = callbackAPI{cb}, verifyAPI{v}, deviceAPI{d}
+	cfg.Callbacks, cfg.Verifications, cfg.Devices = NewCallbackService(cb), NewVerificationService(v), NewDeviceService(d)
 	srv, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
