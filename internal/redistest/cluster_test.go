@@ -58,6 +58,21 @@ func TestClusterStartsWithReplicasSyncedAndCountsCrossSlot(t *testing.T) {
 	if owner == "" {
 		t.Fatal("no master holds a")
 	}
+	// Replication is asynchronous: make sure the replica has "a" first (on
+	// the connection that wrote it, WAIT is what --durability replica does).
+	on := redis.NewClient(&redis.Options{Addr: owner})
+	defer on.Close()
+	var wait *redis.Cmd
+	if _, err := on.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "a", "1", 0)
+		wait = p.Do(ctx, "WAIT", 1, 2000)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := wait.Int(); n != 1 {
+		t.Fatalf("WAIT = %d replicas", n)
+	}
 	if err := c.Kill(owner); err != nil {
 		t.Fatal(err)
 	}
