@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -142,14 +143,24 @@ func (c *Client) session(ctx context.Context, h Handler, queue chan<- func()) (c
 		<-pingDone
 	}()
 
+	// One buffer for every message: DecodeEvent keeps nothing of it.
+	var buf bytes.Buffer
 	for {
 		// One long-lived context: coder/websocket closes the connection
 		// when the context of a Read ends.
-		_, data, err := conn.Read(ctx)
+		_, r, err := conn.Reader(ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			return true, fmt.Errorf("ari: read events: %w", err)
 		}
+		data := buf.Bytes()
 		ev, err := DecodeEvent(data)
+		if buf.Cap() > 64<<10 {
+			buf = bytes.Buffer{} // a rare big event: do not keep its buffer
+		}
 		if err != nil {
 			// Not the message itself: it may hold phone numbers.
 			c.cfg.Logger.Warn("ari: skipping undecodable event", "err", err, "bytes", len(data))
