@@ -20,3 +20,27 @@ func (c *Client) Application(ctx context.Context, name string) (Application, err
 	err := c.do(ctx, http.MethodGet, "/applications/"+url.PathEscape(name), nil, nil, &app)
 	return app, err
 }
+
+// Ping checks that Asterisk answers ARI requests (GET /asterisk/ping).
+func (c *Client) Ping(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/asterisk/ping", nil, nil, nil)
+}
+
+// Warm makes n pings at once, so that n keep-alive REST connections to
+// Asterisk are open (the default client keeps them for 10 s after their
+// last use): the first requests of the next calls then do not wait for a
+// TCP connection and an Asterisk HTTP session to be set up. It returns
+// the first error.
+func (c *Client) Warm(ctx context.Context, n int) error {
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- c.Ping(ctx) }()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,7 @@ type Client struct {
 	cfg       Config
 	base      string // http(s)://host[:port][/prefix]/ari
 	eventsURL string
+	auth      string // the Authorization header, made once
 	connected atomic.Bool
 }
 
@@ -103,6 +105,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:       cfg,
 		base:      base.String(),
 		eventsURL: events.String(),
+		auth:      "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
 	}, nil
 }
 
@@ -167,7 +170,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	req.Header["Authorization"] = []string{c.auth}
 
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {

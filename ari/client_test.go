@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -463,5 +465,54 @@ func TestNew(t *testing.T) {
 				t.Errorf("base %q events %q, want %q %q", c.base, c.eventsURL, tt.base, tt.events)
 			}
 		})
+	}
+}
+
+// Warm opens n keep-alive connections with pings; warming again reuses
+// them.
+func TestWarm(t *testing.T) {
+	var conns, pings atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/ari/asterisk/ping" {
+			t.Errorf("%s %s", r.Method, r.URL.Path)
+		}
+		if user, pass, _ := r.BasicAuth(); user != "user" || pass != "secret" {
+			t.Errorf("auth %q %q", user, pass)
+		}
+		if pings.Add(1) <= 4 {
+			<-release // the first four at once: four connections
+		}
+		io.WriteString(w, `{"asterisk_id":"x","ping":"pong","timestamp":"2026-11-23T05:57:53.962+0000"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(Config{URL: srv.URL, Username: "user", Password: "secret", Application: "privnum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for pings.Load() < 4 {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+	}()
+	if err := c.Warm(t.Context(), 4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the transport takes the connections back
+	if err := c.Warm(t.Context(), 4); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Errorf("%d connections, want 4", n)
+	}
+	if n := pings.Load(); n != 8 {
+		t.Errorf("%d pings, want 8", n)
 	}
 }

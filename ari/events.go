@@ -187,8 +187,42 @@ type Unknown struct {
 	Raw json.RawMessage // the whole event
 }
 
-// DecodeEvent decodes one event message as sent on the WebSocket.
+// DecodeEvent decodes one event message as sent on the WebSocket. The
+// message is decoded once: its type is read by a scan that stops at the
+// "type" member (Asterisk writes it first) and the message is unmarshaled
+// into that type's struct. What the scan cannot read plainly (no "type"
+// member spelt so, an escaped or non-string value, malformed JSON) takes
+// the slow path of decoding the envelope first, which also produces the
+// errors.
 func DecodeEvent(data []byte) (Event, error) {
+	typ, ok := scanType(data)
+	if !ok || typ == "" {
+		return decodeEventSlow(data)
+	}
+	ev := newEvent(typ)
+	if ev == nil {
+		u := &Unknown{}
+		if err := json.Unmarshal(data, &u.EventBase); err != nil {
+			return nil, fmt.Errorf("ari: decode event: %w", err)
+		}
+		if u.Type != typ {
+			return decodeEventSlow(data) // "type" given twice
+		}
+		u.Raw = bytes.Clone(data)
+		return u, nil
+	}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("ari: decode %s event: %w", typ, err)
+	}
+	if ev.EventType() != typ {
+		return decodeEventSlow(data) // "type" given twice
+	}
+	return ev, nil
+}
+
+// decodeEventSlow decodes the envelope to learn the type, then the message
+// into the type's struct.
+func decodeEventSlow(data []byte) (Event, error) {
 	var base EventBase
 	if err := json.Unmarshal(data, &base); err != nil {
 		return nil, fmt.Errorf("ari: decode event: %w", err)
@@ -204,6 +238,144 @@ func DecodeEvent(data []byte) (Event, error) {
 		return nil, fmt.Errorf("ari: decode %s event: %w", base.Type, err)
 	}
 	return ev, nil
+}
+
+// scanType returns the value of the top-level "type" member of a JSON
+// object without decoding the rest: it skips the members before it. ok is
+// false when the scan cannot tell (no such member, a value that is not a
+// plain string, malformed input); the message is fully validated by the
+// unmarshal that follows in any case.
+func scanType(data []byte) (typ string, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return "", false
+	}
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return "", false
+		}
+		keyStart := i + 1
+		if i = skipString(data, i); i < 0 {
+			return "", false
+		}
+		key := data[keyStart : i-1]
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(data, i+1)
+		if string(key) == "type" {
+			if i >= len(data) || data[i] != '"' {
+				return "", false
+			}
+			end := skipString(data, i)
+			if end < 0 {
+				return "", false
+			}
+			v := data[i+1 : end-1]
+			if bytes.IndexByte(v, '\\') >= 0 {
+				return "", false
+			}
+			return internType(v), true
+		}
+		if i = skipValue(data, i); i < 0 {
+			return "", false
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != ',' {
+			return "", false
+		}
+		i++
+	}
+}
+
+// internType returns the event type name for b without allocating for the
+// types this package knows.
+func internType(b []byte) string {
+	switch string(b) { // no allocation: the compiler compares in place
+	case "StasisStart":
+		return "StasisStart"
+	case "StasisEnd":
+		return "StasisEnd"
+	case "ChannelStateChange":
+		return "ChannelStateChange"
+	case "ChannelDestroyed":
+		return "ChannelDestroyed"
+	case "ChannelHangupRequest":
+		return "ChannelHangupRequest"
+	case "Dial":
+		return "Dial"
+	case "ChannelVarset":
+		return "ChannelVarset"
+	}
+	return string(b)
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at data[i] (a
+// quote), or -1.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at data[i], or
+// -1. Objects and arrays are skipped by depth, minding strings; literals and
+// numbers up to the next delimiter. Validity is left to the unmarshal.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				if i = skipString(data, i); i < 0 {
+					return -1
+				}
+				i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
 
 // newEvent returns a zero event of the given type, or nil if it has no

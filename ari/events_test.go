@@ -170,3 +170,75 @@ func TestDecodeEventErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEventOnePass checks that the one-pass decoder gives what
+// decoding the envelope first gives, on every traced event and on inputs
+// the type scan must not misread.
+func TestDecodeEventOnePass(t *testing.T) {
+	const base = `"application":"privnum","timestamp":"2026-11-23T05:57:53.962+0000","asterisk_id":"02:fc:00:00:00:01"`
+	ins := []string{
+		`{"type":"StasisStart",` + base + `,"args":[],"channel":{"id":"c"}}`,
+		` { "type" : "StasisEnd" ,` + base + `,"channel":{"id":"c"}}`,
+		`{` + base + `,"channel":{"id":"c","name":"x\"},{[","channelvars":{"a":"}"}},"args":["type"],"n":-1.5e3,"b":true,"z":null,"type":"StasisStart"}`,
+		`{"type":"StasisStart","type":"StasisEnd",` + base + `,"channel":{"id":"c"}}`,
+		`{"type":"StasisStart","Type":"ChannelDestroyed",` + base + `,"channel":{"id":"c"}}`,
+		`{"TYPE":"StasisEnd",` + base + `,"channel":{"id":"c"}}`,
+		`{"type":"Stasis\u0053tart",` + base + `,"channel":{"id":"c"}}`,
+		`{"type":"NewThing",` + base + `,"raw":"x"}`,
+		`{"type":"NewThing","type":"StasisEnd",` + base + `}`,
+		`{"type":"",` + base + `}`,
+		`{"type":5}`,
+		`{"type":"StasisStart"`,
+		`{"a":[1,2,{"b":"c"}],"type":"Dial","peer":{"id":"p"}}`,
+	}
+	var traced [][]byte
+	if files, _ := filepath.Glob(filepath.Join(traceDir, "*.jsonl")); len(files) > 0 {
+		for _, file := range files {
+			for _, l := range readTrace(t, file) {
+				if l.Kind == "event" {
+					traced = append(traced, l.Data)
+				}
+			}
+		}
+	}
+	check := func(in []byte) {
+		got, gotErr := DecodeEvent(in)
+		want, wantErr := decodeEventSlow(in)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Errorf("%s: error %v, slow path %v", in, gotErr, wantErr)
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", in, got, want)
+		}
+	}
+	for _, in := range ins {
+		check([]byte(in))
+	}
+	for _, in := range traced {
+		check(in)
+	}
+}
+
+// stasisStartJSON is a StasisStart as Asterisk 22 sends it.
+const stasisStartJSON = `{"type":"StasisStart","timestamp":"2026-11-23T06:04:41.868+0000","args":["+8617000000000"],"channel":{"id":"1795413881.11","name":"PJSIP/trunk-in-0000000b","state":"Ring","protocol_id":"1-10330@127.0.0.2","caller":{"name":"","number":"13800000001"},"connected":{"name":"","number":""},"accountcode":"","dialplan":{"context":"privnum-inbound","exten":"17000000000","priority":1,"app_name":"Stasis","app_data":"privnum,17000000000"},"creationtime":"2026-11-23T06:04:41.867+0000","language":"en"},"asterisk_id":"02:fc:00:00:00:01","application":"privnum"}`
+
+// BenchmarkDecodeEvent compares the one-pass decoder with decoding the
+// envelope first (the decoder before issue 11).
+func BenchmarkDecodeEvent(b *testing.B) {
+	data := []byte(stasisStartJSON)
+	for _, bb := range []struct {
+		name   string
+		decode func([]byte) (Event, error)
+	}{{"onePass", DecodeEvent}, {"twoPass", decodeEventSlow}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := bb.decode(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

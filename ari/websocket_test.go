@@ -304,3 +304,65 @@ func TestRunReadsLargeEvents(t *testing.T) {
 		t.Errorf("%d connections, want 1", n)
 	}
 }
+
+// inlineRecorder is an InlineHandler that records without locking, so that
+// the race detector checks the calls are ordered; Connected may block.
+type inlineRecorder struct {
+	seen    []string
+	got     chan string
+	connect chan struct{} // if not nil, Connected waits for it
+}
+
+func (r *inlineRecorder) Connected(ctx context.Context) {
+	if r.connect != nil {
+		<-r.connect
+	}
+	r.seen = append(r.seen, "connected")
+	r.got <- "connected"
+}
+
+func (r *inlineRecorder) HandleEvent(ev Event) {
+	r.seen = append(r.seen, ev.EventType())
+	r.got <- ev.EventType()
+}
+
+func (r *inlineRecorder) InlineEvents() {}
+
+// An InlineHandler gets its events in order, after Connected, whether the
+// read loop or the dispatcher delivers them.
+func TestRunInlineHandler(t *testing.T) {
+	srv := newFakeEvents(t, 1, func(n int32, conn *websocket.Conn) {
+		switch n {
+		case 1: // queued behind the blocked Connected, then a drop
+			send(t, conn, event("StasisStart"), event("ChannelDialplan"), event("ChannelDestroyed"))
+		default: // Connected done: the read loop delivers
+			send(t, conn, event("StasisEnd"))
+			time.Sleep(20 * time.Millisecond)
+			send(t, conn, event("Dial"), event("StasisStart"))
+			hold(conn)
+		}
+	})
+	c := newEventsClient(t, srv.URL, time.Minute)
+	h := &inlineRecorder{got: make(chan string, 100), connect: make(chan struct{})}
+	cancel, errc := startRun(t, c, h)
+	time.Sleep(20 * time.Millisecond) // the first events wait behind Connected
+	close(h.connect)
+	for _, want := range []string{"connected", "StasisStart", "ChannelDialplan", "ChannelDestroyed", "connected", "StasisEnd", "Dial", "StasisStart"} {
+		select {
+		case got := <-h.got:
+			if got != want {
+				t.Fatalf("handler got %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("handler did not get %q", want)
+		}
+	}
+	cancel()
+	if err := runResult(t, errc); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	checkStopped(t, c)
+	if len(h.seen) != 8 {
+		t.Errorf("seen %q", h.seen)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/privnum/privnum/ari"
 )
 
 // DebugCalls describes the live calls, as their owners see them.
@@ -29,3 +31,5 @@ func (a *App) DebugCalls() []string {
 type WarnLog struct{}
 
 func (WarnLog) Write(p []byte) (int, error) { return os.Stderr.Write(p) }
+
+var _ ari.InlineHandler = (*App)(nil)

@@ -88,6 +88,20 @@ func (c *call) async(req func(ctx context.Context) error, then func(error)) {
 	})
 }
 
+// tail runs req like async, but on the goroutine of the owner calling it,
+// which hands the owner role over first (see serial.handOff): the request
+// goes out without waiting for another goroutine to start, and the owner
+// stays free to take events (a hang-up cancels the request through the
+// call's context). It must be the last thing the owner's function does:
+// the call's fields are not the caller's any more once it is called.
+func (c *call) tail(req func(ctx context.Context) error, then func(error)) {
+	c.q.handOff()
+	err := req(c.ctx)
+	if then != nil {
+		c.do(func() { then(err) })
+	}
+}
+
 func (c *call) stopTimers() {
 	if c.maxTimer != nil {
 		c.maxTimer.Stop()
@@ -226,6 +240,12 @@ func (a *App) HandleEvent(ev ari.Event) {
 	}
 }
 
+// InlineEvents makes the App an ari.InlineHandler: HandleEvent never blocks
+// (it takes the registry's lock and queues work), so the event read loop
+// may call it itself and a StasisStart reaches its call without a
+// goroutine hand-off.
+func (a *App) InlineEvents() {}
+
 // strayLeg hangs up a leg privnum originated whose call is gone: an
 // originate that reached Asterisk after its call ended (the request was
 // cancelled on our side, not on the wire).
@@ -316,7 +336,8 @@ func (c *call) routeCall() {
 }
 
 // dialSecond dials the hidden party as r says, with the virtual number as
-// caller ID.
+// caller ID. It sends the originate request on the owner's goroutine, which
+// it hands over (see tail): it must be the last thing its caller does.
 func (c *call) dialSecond(r binding.Route) {
 	c.route, c.callee, c.x = r, r.Target, r.X
 	c.outbound = c.legID("b")
@@ -338,8 +359,9 @@ func (c *call) dialSecond(r binding.Route) {
 		AppArgs:    outboundTag + "," + c.id,
 		Originator: c.inbound,
 	}
-	c.async(func(ctx context.Context) error {
-		_, err := c.a.sw.Originate(ctx, req)
+	sw := c.a.sw
+	c.tail(func(ctx context.Context) error {
+		_, err := sw.Originate(ctx, req)
 		return err
 	}, c.originated)
 }

@@ -11,6 +11,9 @@ type serial struct {
 	q       []func()
 	running bool
 	stopped bool
+	// turn changes when the owner hands off (see handOff): a drain
+	// goroutine whose turn is over stops after its function returns.
+	turn uint64
 }
 
 // do queues f. It never blocks; after stop it does nothing.
@@ -31,8 +34,15 @@ func (s *serial) do(f func()) {
 }
 
 func (s *serial) drain() {
+	s.mu.Lock()
+	turn := s.turn
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
+		if s.turn != turn {
+			s.mu.Unlock()
+			return // handed off: another goroutine owns the queue
+		}
 		if len(s.q) == 0 || s.stopped {
 			s.running = false
 			s.q = nil
@@ -45,6 +55,22 @@ func (s *serial) drain() {
 		s.mu.Unlock()
 		f()
 	}
+}
+
+// handOff is called by a function the owner runs: from then on the
+// goroutine running it is no longer the owner, and it may go on with work
+// of its own (a request) that must not touch the call. What is queued, or
+// queued later, runs on another goroutine, started when there is work.
+func (s *serial) handOff() {
+	s.mu.Lock()
+	s.turn++
+	if len(s.q) == 0 || s.stopped {
+		s.running = false
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.a.spawn(s.drain)
 }
 
 // stop drops what is queued and everything queued later.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/privnum/privnum/ari"
@@ -215,6 +216,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- client.Run(runCtx, app) }()
+	go keepWarm(runCtx, client, a.rdb)
 
 	// Callbacks and flash calls requested through the API or the CLI.
 	cbs, vs, q, err := a.dialServices(log, app, dialq.Config{MinIdle: sc.reclaimAfter})
@@ -279,6 +281,59 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	<-runErr
 	log.Info("stopped")
 	return nil
+}
+
+// Warm connections: a call's path from StasisStart to the originate
+// request is one Redis read and one ARI request, and neither should wait for
+// a TCP connection (nor Asterisk for a new HTTP session thread) to be set
+// up.
+const (
+	// warmConns connections to each of Asterisk and Redis are kept open.
+	warmConns = 4
+	// warmEvery is under the ARI client's 10 s idle timeout, so that the
+	// warm connections are never dropped as idle.
+	warmEvery = 5 * time.Second
+)
+
+// keepWarm opens warmConns keep-alive connections to Asterisk's REST API and
+// to Redis before the first call, and keeps the ARI ones open while no
+// call uses them, until ctx is done. Failures are left to the calls to
+// report.
+func keepWarm(ctx context.Context, client *ari.Client, rdb redis.UniversalClient) {
+	warmRedis(ctx, rdb, warmConns)
+	t := time.NewTicker(warmEvery)
+	defer t.Stop()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, warmEvery)
+		_ = client.Warm(wctx, warmConns)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// warmRedis pings Redis n times at once, so that its client's pool holds n
+// open connections (to every shard of a cluster); go-redis keeps idle
+// connections for 30 minutes.
+func warmRedis(ctx context.Context, rdb redis.UniversalClient, n int) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if cc, ok := rdb.(*redis.ClusterClient); ok {
+				_ = cc.ForEachShard(ctx, func(ctx context.Context, shard *redis.Client) error {
+					return shard.Ping(ctx).Err()
+				})
+				return
+			}
+			_ = rdb.Ping(ctx).Err()
+		})
+	}
+	wg.Wait()
 }
 
 func (a *app) callsCmd() *cobra.Command {
