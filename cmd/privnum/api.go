@@ -53,7 +53,11 @@ func (a *app) apiCmd() *cobra.Command {
 // serveAPI serves the API until ctx is done, then stops taking requests,
 // lets those under way finish and stops the webhook dispatcher.
 func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
-	logh := slog.NewTextHandler(a.stderr, nil)
+	level, err := a.level()
+	if err != nil {
+		return err
+	}
+	logh := slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})
 	log := slog.New(logh)
 	hooks := webhook.NewStore(a.rdb)
 	dispatcher := webhook.NewDispatcher(hooks, webhook.Config{Logger: log})

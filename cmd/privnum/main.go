@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -61,6 +62,7 @@ type app struct {
 	region     string
 	quarantine time.Duration
 	durability string
+	logLevel   string
 
 	rdb      redis.UniversalClient
 	parser   e164.Parser
@@ -92,9 +94,22 @@ func (a *app) rootCmd() *cobra.Command {
 		q = 24 * time.Hour
 	}
 	pf.DurationVar(&a.quarantine, "quarantine", q, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
+	pf.StringVar(&a.logLevel, "log-level", envOr("PRIVNUM_LOG_LEVEL", "info"), "debug, info, warn or error (serve and api); no level logs a secret or a real number; env PRIVNUM_LOG_LEVEL")
 	pf.StringVar(&a.durability, "durability", envOr("PRIVNUM_DURABILITY", "off"), "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
 	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd())
 	return root
+}
+
+// level returns the log level --log-level names.
+func (a *app) level() (slog.Level, error) {
+	var l slog.Level
+	if a.logLevel == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return 0, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+	}
+	return l, nil
 }
 
 // services connects to Redis and builds the services on first use.

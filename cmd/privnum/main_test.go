@@ -143,6 +143,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"order", "show", "missing"}, "order not found", 1},
 		{[]string{"route", "--x", "17000000000", "--caller", "x"}, "invalid phone number", 1},
 		{[]string{"--durability", "sometimes", "pool", "list"}, "want off or replica", 2},
+		{[]string{"--log-level", "loud", "serve", "--ari-url", "http://127.0.0.1:1", "--metrics-listen", ""}, "want debug, info, warn or error", 2},
 	}
 	for _, tt := range tests {
 		out, errs, code := c.run(tt.args...)

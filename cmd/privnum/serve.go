@@ -102,7 +102,10 @@ func (sc serveConfig) leaseKey() string {
 // serve runs call control until ctx is done, then drains. ready, if not
 // nil, receives the App once it is running (the demo uses it).
 func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App) error {
-	level := slog.LevelInfo
+	level, err := a.level()
+	if err != nil {
+		return err
+	}
 	if sc.quiet {
 		level = slog.LevelWarn
 	}

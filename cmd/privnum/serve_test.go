@@ -17,6 +17,7 @@ import (
 
 	"github.com/privnum/privnum/ari/arisim"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -177,5 +178,94 @@ func TestServePlacesQueuedCalls(t *testing.T) {
 	}
 	if out := c.ok("verify", "check", v.ID, seen); !strings.Contains(out, "verified") {
 		t.Fatalf("check: %s", out)
+	}
+}
+
+// TestServeLogsNoSecrets runs call control at debug level through calls, a
+// refused call, a callback and a relayed text message, and checks that no
+// secret (ARI password, message secret) and no real number, in any form,
+// reaches the log.
+func TestServeLogsNoSecrets(t *testing.T) {
+	const ariPassword = "ari-Zq9-secret-pw"
+	const messageSecret = "msg-secret-7Hk2Lq"
+	const body = "the door code is 4471"
+	t.Setenv("PRIVNUM_MESSAGE_SECRET", messageSecret)
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	c.ok("bind", "create", "--a", "13800000001", "--b", "13900000002")
+	sim := arisim.New(arisim.Options{Username: "u", Password: ariPassword, TimeScale: 0.05})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sim.SetMessageContext("trunk-in", "privnum-messages")
+	sim.SetEndpoint("+8613600000004", arisim.Answer(10*time.Millisecond))
+	sim.SetEndpoint("+8613500000005", arisim.Busy())
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncbuf.Buffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--redis", c.url, "--region", "CN", "--log-level", "debug", "serve",
+			"--ari-url", sim.URL(), "--ari-user", "u", "--ari-password", ariPassword, "--metrics-listen", "",
+			"--message-to-template", "pjsip:carrier/sip:{number}@203.0.113.5"}, io.Discard, &stderr)
+	}()
+	defer func() { cancel(); <-exit }()
+	waitOrFail(t, func() bool { return sim.Connected("privnum") })
+	waitOrFail(t, func() bool { // subscribed to the trunk's text messages
+		req, _ := http.NewRequest("GET", sim.URL()+"/ari/applications/privnum", nil)
+		req.SetBasicAuth("u", ariPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "PJSIP/trunk-in")
+	})
+
+	in, err := sim.InboundCall(context.Background(), "13800000001", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { ch, _ := sim.Channel(in); return ch.BridgeID != "" })
+	sim.HangupFromPeer(in, 16)
+	stranger, _ := sim.InboundCall(context.Background(), "13700000003", "17000000000")
+	if _, err := sim.InboundMessage(context.Background(), "13800000001", "17000000000", body); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("callback", "map", "SHOP-9", "--first", "13600000004", "--second", "13500000005")
+	var cb struct{ ID, State string }
+	c.json(&cb, "callback", "start", "SHOP-9")
+	deadline := time.Now().Add(10 * time.Second)
+	for cb.State != "failed" && time.Now().Before(deadline) {
+		c.json(&cb, "callback", "show", cb.ID)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cb.State != "failed" || len(sim.SentMessages()) != 1 {
+		t.Fatalf("callback %+v, %d messages relayed", cb, len(sim.SentMessages()))
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ch, _ := sim.Channel(stranger); ch.Destroyed {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ch, _ := sim.Channel(stranger); !ch.Destroyed {
+		t.Fatalf("stranger's call still up: %+v\n%s", ch, stderr.String())
+	}
+	cancel()
+	<-exit
+	exit <- 0
+
+	logs := stderr.String()
+	if !strings.Contains(logs, "level=DEBUG") && !strings.Contains(logs, "level=INFO") {
+		t.Fatalf("nothing logged:\n%s", logs)
+	}
+	for _, s := range []string{ariPassword, messageSecret, body,
+		"13800000001", "13900000002", "13700000003", "13600000004", "13500000005"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log holds %q:\n%s", s, logs)
+		}
 	}
 }
