@@ -45,7 +45,7 @@ func NewCallbackService(s *callback.Service) CallbackService { return callbackSe
 type callbackService struct{ s *callback.Service }
 
 func (c callbackService) Start(ctx context.Context, r CallbackRequest) (Callback, error) {
-	cb, err := c.s.Start(ctx, callback.Request{Code: r.Code, Caller: r.Caller})
+	cb, err := c.s.Start(ctx, callback.Request{Code: r.Code, Caller: r.Caller, PartyOnly: r.partyOnly})
 	return apiCallback(cb), err
 }
 

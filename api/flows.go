@@ -42,6 +42,9 @@ type CallbackRequest struct {
 	// Caller is the requester's number, called first; required for a QR
 	// token, and for any code when the API key requires a device.
 	Caller string `json:"caller"`
+	// partyOnly: the API key requires a device, so the caller must be a
+	// party of a mapped code or an order.
+	partyOnly bool
 }
 
 // Callback is a callback's state. The parties are masked.
@@ -99,6 +102,7 @@ func (s *Server) startCallback(ctx context.Context, rq *request) (reply, error) 
 		if err := s.requireDevice(ctx, rq, in.Caller); err != nil {
 			return reply{}, err
 		}
+		in.partyOnly = true
 	}
 	cb, err := s.cfg.Callbacks.Start(ctx, in)
 	switch {

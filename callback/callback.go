@@ -99,6 +99,11 @@ type Request struct {
 	// Caller is the requester's number; required for QR tokens, where it
 	// is the first party called.
 	Caller string
+	// PartyOnly refuses a mapped code or an order unless Caller is one of
+	// its parties, who is then called first (a key that requires a
+	// verified device: the device's number must be a party). The refusal
+	// reads as an unknown code, so it tells nothing about the code.
+	PartyOnly bool
 }
 
 // Config tunes a Service.
@@ -261,14 +266,16 @@ func (s *Service) parties(ctx context.Context, r Request) (first, second string,
 		return "", "", nil, fmt.Errorf("look up code: %w", err)
 	}
 	if len(m) > 0 {
-		return m["first"], m["second"], nil, nil
+		first, second, err := s.requester(r, m["first"], m["second"])
+		return first, second, nil, err
 	}
 	if s.orders != nil {
 		o, err := s.orders.Get(ctx, r.Code)
 		switch {
 		case err == nil && o.Status == order.Open && o.Binding != nil && o.Binding.State == binding.Active:
 			// The courier asks to reach the buyer.
-			return o.Courier, o.Buyer, o.Binding, nil
+			first, second, err := s.requester(r, o.Courier, o.Buyer)
+			return first, second, o.Binding, err
 		case err == nil:
 			return "", "", nil, fmt.Errorf("%w: order %s is %s", ErrUnknownCode, r.Code, o.Status)
 		case !errors.Is(err, order.ErrNotFound) && !errors.Is(err, order.ErrInvalidID):
@@ -289,6 +296,23 @@ func (s *Service) parties(ctx context.Context, r Request) (first, second string,
 		}
 	}
 	return "", "", nil, ErrUnknownCode
+}
+
+// requester orders a code's parties for r: with PartyOnly, the caller
+// must be one of them and is called first.
+func (s *Service) requester(r Request, first, second string) (string, string, error) {
+	if !r.PartyOnly {
+		return first, second, nil
+	}
+	caller, err := s.parser.Parse(r.Caller)
+	switch {
+	case err == nil && caller == first:
+		return first, second, nil
+	case err == nil && caller == second:
+		return second, first, nil
+	}
+	s.log().Warn("callback refused: the requester is not a party of the code", "caller", e164.Mask(r.Caller))
+	return "", "", fmt.Errorf("%w: %s", ErrUnknownCode, r.Code)
 }
 
 // Start resolves the code, makes sure the parties share a virtual number,

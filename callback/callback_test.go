@@ -207,3 +207,53 @@ func TestCallbackByOrderAndErrors(t *testing.T) {
 		t.Errorf("Get missing: %v", err)
 	}
 }
+
+// TestPartyOnly: when the requester must be a party (a key that requires a
+// verified device), a mapped code or an order is refused to anyone else,
+// with the answer an unknown code gets and nothing stored, and a party
+// asking is called first.
+func TestPartyOnly(t *testing.T) {
+	const stranger = "+8613700000009"
+	tests := []struct {
+		name, code, caller string
+		partyOnly          bool
+		wantFirst          string
+		wantErr            error
+	}{
+		{"code, first party asks", "SHOP-1", first, true, first, nil},
+		{"code, second party asks: called first", "SHOP-1", second, true, second, nil},
+		{"code, stranger", "SHOP-1", stranger, true, "", callback.ErrUnknownCode},
+		{"code, no policy: anyone", "SHOP-1", stranger, false, first, nil},
+		{"order, buyer asks: called first", "SO-9", first, true, first, nil},
+		{"order, courier asks", "SO-9", second, true, second, nil},
+		{"order, stranger", "SO-9", stranger, true, "", callback.ErrUnknownCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sim.SetDefaultBehavior(arisim.NoAnswer())
+			ctx := context.Background()
+			if err := e.svc.MapCode(ctx, "SHOP-1", first, second); err != nil {
+				t.Fatal(err)
+			}
+			if tt.code == "SO-9" {
+				if _, err := e.orders.Open(ctx, order.Request{ID: "SO-9", Buyer: first, Courier: second, TTL: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cb, err := e.svc.Start(ctx, callback.Request{Code: tt.code, Caller: tt.caller, PartyOnly: tt.partyOnly})
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Start = %+v, %v; want %v", cb, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cb.First != e164.Mask(tt.wantFirst) {
+				t.Fatalf("first party %s, want %s", cb.First, e164.Mask(tt.wantFirst))
+			}
+		})
+	}
+}

@@ -458,6 +458,23 @@ func TestAPIFlowsEndToEnd(t *testing.T) {
 		t.Fatalf("last job %v, want the callback", last.Values)
 	}
 	c.ok(200, &cb, shopKey, "GET", "/v1/callbacks/"+cb.ID, "")
+	// A mapped code reaches its parties only: the device's number is not
+	// one of them, and the answer is the one an unknown code gets.
+	x.ok(x.a.poolCmd, "add", "17000000002", "17000000003")
+	x.ok(x.a.callbackCmd, "map", "OTHERS-1", "--first", "13600000001", "--second", "13600000002")
+	x.ok(x.a.callbackCmd, "map", "MINE-1", "--first", "13600000003", "--second", "13800000001")
+	if r := c.send(shopKey, "POST", "/v1/callbacks", `{"code":"OTHERS-1","caller":"13800000001"}`, "Privnum-Device-Token", token); r.status != 404 || !strings.Contains(r.body, "code-unknown") {
+		t.Fatalf("callback on someone else's code: %d %s", r.status, r.body)
+	}
+	unknown := c.send(shopKey, "POST", "/v1/callbacks", `{"code":"NO-SUCH-1","caller":"13800000001"}`, "Privnum-Device-Token", token)
+	if unknown.status != 404 {
+		t.Fatalf("unknown code: %d", unknown.status)
+	}
+	var mine struct{ First string }
+	c.ok(202, &mine, shopKey, "POST", "/v1/callbacks", `{"code":"MINE-1","caller":"13800000001"}`, "Privnum-Device-Token", token)
+	if mine.First != "+86138****0001" {
+		t.Fatalf("the requester is called first: %+v", mine)
+	}
 
 	// A new SIM: refused, and the old registration is no longer trusted.
 	rejected(present(token, iccid2), 403, "sim_changed")
