@@ -199,3 +199,16 @@ func TestCLIDurability(t *testing.T) {
 	}
 	c.ok("--durability", "replica", "bind", "release", b.ID)
 }
+
+func TestVersion(t *testing.T) {
+	c := cli{t: t, url: "redis://127.0.0.1:1/0"} // version needs no Redis
+	out := c.ok("version")
+	if !strings.HasPrefix(out, "privnum ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("version = %q", out)
+	}
+	var v struct{ Version, Go string }
+	c.json(&v, "version")
+	if v.Version == "" || !strings.HasPrefix(v.Go, "go1.") {
+		t.Fatalf("version --json = %+v", v)
+	}
+}
