@@ -98,6 +98,11 @@ type Request struct {
 	TTL time.Duration
 	// OrderID ties the binding to an e-commerce order.
 	OrderID string
+	// Quarantine, when set, replaces the service's quarantine for this
+	// binding's pairs (a short one for QR scans, say, so that a popular
+	// code does not hold numbers for a day per scanner). At most the
+	// service's.
+	Quarantine time.Duration
 	Options
 }
 
@@ -244,6 +249,12 @@ func (s *Service) normalize(req *Request) error {
 	if req.TTL <= 0 || req.TTL > s.cfg.MaxTTL {
 		return fmt.Errorf("%w: ttl %s: want more than 0 and at most %s", ErrInvalid, req.TTL, s.cfg.MaxTTL)
 	}
+	switch {
+	case req.Quarantine == 0:
+		req.Quarantine = s.cfg.Quarantine
+	case req.Quarantine < 0 || req.Quarantine > s.cfg.Quarantine:
+		return fmt.Errorf("%w: quarantine %s: want more than 0 and at most %s", ErrInvalid, req.Quarantine, s.cfg.Quarantine)
+	}
 	if req.MaxDuration < 0 || req.RingTimeout < 0 {
 		return fmt.Errorf("%w: durations must not be negative", ErrInvalid)
 	}
@@ -325,7 +336,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	allowBA := req.Directions == Both || req.Directions == BToA
 	r, err := s.run(ctx, createScript,
 		[]string{store.NumberKey(x), store.RouteKey(x, req.A), store.RouteKey(x, req.B), store.BindingKey(x, id), store.ActiveKey(x)},
-		ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id, req.A, req.B, x,
+		ms(now), ms(exp), req.Quarantine.Milliseconds(), id, req.A, req.B, x,
 		boolArg(allowAB), boolArg(allowBA), boolArg(req.Record),
 		int64(req.MaxDuration/time.Second), int64(req.RingTimeout/time.Second),
 		string(req.Directions), req.OrderID, req.Area).Slice()
@@ -341,7 +352,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	case "busy_b":
 		s.cache.remember(req.B, x, now.Add(time.Minute).UnixMilli())
 	case "ok":
-		until := exp.Add(s.cfg.Quarantine).UnixMilli()
+		until := exp.Add(req.Quarantine).UnixMilli()
 		s.cache.remember(req.A, x, until)
 		s.cache.remember(req.B, x, until)
 	}
@@ -356,7 +367,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 		Record: req.Record, MaxDurationSec: int(req.MaxDuration / time.Second),
 		RingTimeoutSec: int(req.RingTimeout / time.Second), Directions: req.Directions, OrderID: req.OrderID,
 	}
-	b.QuarantineUntil = b.ExpiresAt.Add(s.cfg.Quarantine)
+	b.QuarantineUntil = b.ExpiresAt.Add(req.Quarantine)
 	return b, "ok", nil
 }
 
@@ -377,7 +388,7 @@ func (s *Service) run(ctx context.Context, sc *redis.Script, keys []string, args
 // quarantine. The index only narrows the allocator's search; the per-number
 // script is the authority, so a lost hint costs a retry, never a wrong call.
 func (s *Service) hint(ctx context.Context, b Binding) error {
-	until := b.ExpiresAt.Add(s.cfg.Quarantine)
+	until := b.QuarantineUntil
 	err := s.batch(ctx, func(pipe redis.Cmdable) []redis.Cmder {
 		var cmds []redis.Cmder
 		for _, p := range []string{b.A, b.B} {
@@ -441,7 +452,11 @@ func (s *Service) fromHash(id string, h map[string]string, now time.Time) Bindin
 		Record: h["rec"] == "1", MaxDurationSec: int(num("max")), RingTimeoutSec: int(num("ring")),
 		Directions: Directions(h["dir"]), OrderID: h["order"],
 	}
-	b.QuarantineUntil = b.ExpiresAt.Add(s.cfg.Quarantine)
+	q := s.cfg.Quarantine
+	if v := num("q"); v > 0 {
+		q = time.Duration(v) * time.Millisecond
+	}
+	b.QuarantineUntil = b.ExpiresAt.Add(q)
 	switch {
 	case h["rel"] == "1":
 		b.State = Released
@@ -464,19 +479,19 @@ func (s *Service) keysOf(ctx context.Context, id string) (Binding, []string, err
 // Release ends a binding now; its pairs go into quarantine. Releasing a
 // binding that already ended is not an error.
 func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
-	_, keys, err := s.keysOf(ctx, id)
+	b, keys, err := s.keysOf(ctx, id)
 	if err != nil {
 		return Binding{}, err
 	}
 	now := time.Now()
-	res, err := s.run(ctx, releaseScript, keys, ms(now), s.cfg.Quarantine.Milliseconds(), id).Text()
+	res, err := s.run(ctx, releaseScript, keys, ms(now), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("release %s: %w", id, err)
 	}
 	if res == "not_found" {
 		return Binding{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	b, err := s.Get(ctx, id)
+	b, err = s.Get(ctx, id)
 	if err != nil {
 		return Binding{}, err
 	}
@@ -500,7 +515,7 @@ func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Bin
 	if ttl <= 0 || exp.Sub(now) > s.cfg.MaxTTL {
 		return Binding{}, fmt.Errorf("%w: extending by %s: want more than 0 and a lifetime of at most %s", ErrInvalid, ttl, s.cfg.MaxTTL)
 	}
-	res, err := s.run(ctx, extendScript, keys, ms(now), ms(exp), s.cfg.Quarantine.Milliseconds(), id).Text()
+	res, err := s.run(ctx, extendScript, keys, ms(now), ms(exp), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("extend %s: %w", id, err)
 	}

@@ -450,3 +450,45 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPerBindingQuarantine: a binding may have a shorter quarantine than
+// the service's (QR scans do): its pairs are free again after it, while a
+// binding with the service's quarantine still holds its pairs.
+func TestPerBindingQuarantine(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, time.Hour, xs(1)...)
+	short, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour, Quarantine: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := e.svc.Create(ctx, binding.Request{A: party(3), B: party(4), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := short.QuarantineUntil.Sub(short.ExpiresAt); d != 500*time.Millisecond {
+		t.Fatalf("short binding's quarantine %v", d)
+	}
+	for _, b := range []binding.Binding{short, long} {
+		if _, err := e.svc.Release(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := e.svc.Get(ctx, short.ID); got.QuarantineUntil.Sub(got.ExpiresAt) != 500*time.Millisecond {
+		t.Fatalf("released short binding: %+v", got)
+	}
+	waitFor(t, 3*time.Second, func() bool {
+		r, _ := e.svc.Resolve(ctx, short.X, party(1))
+		return r.Reason == binding.ReasonNoBinding
+	})
+	if _, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(5), X: short.X, TTL: time.Hour}); err != nil {
+		t.Fatalf("after the short quarantine: %v", err)
+	}
+	if _, err := e.svc.Create(ctx, binding.Request{A: party(3), B: party(6), X: long.X, TTL: time.Hour}); !errors.Is(err, binding.ErrPartyBusy) {
+		t.Fatalf("the service's quarantine ended early: %v", err)
+	}
+	for _, q := range []time.Duration{-time.Second, 2 * time.Hour} {
+		if _, err := e.svc.Create(ctx, binding.Request{A: party(7), B: party(8), TTL: time.Hour, Quarantine: q}); !errors.Is(err, binding.ErrInvalid) {
+			t.Errorf("quarantine %v: %v, want ErrInvalid", q, err)
+		}
+	}
+}

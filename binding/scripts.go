@@ -27,7 +27,7 @@ redis.call('HSET', KEYS[3], 'id', ARGV[4], 'peer', ARGV[5], 'exp', ARGV[2], 'rel
 redis.call('PEXPIRE', KEYS[3], keep)
 redis.call('HSET', KEYS[4], 'a', ARGV[5], 'b', ARGV[6], 'x', ARGV[7], 'created', ARGV[1],
   'exp', ARGV[2], 'rel', '0', 'rec', ARGV[10], 'max', ARGV[11], 'ring', ARGV[12],
-  'dir', ARGV[13], 'order', ARGV[14], 'area', ARGV[15])
+  'dir', ARGV[13], 'order', ARGV[14], 'area', ARGV[15], 'q', ARGV[3])
 redis.call('PEXPIRE', KEYS[4], keep)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[4])

@@ -162,6 +162,11 @@ type Config struct {
 	PublicBase string
 	// ScanTTL is how long the binding made by a scan lives. Default 15m.
 	ScanTTL time.Duration
+	// ScanQuarantine is how long a scan binding's pairs stay reserved after
+	// it ends: shorter than the bindings' usual day, so that a popular code
+	// (thousands of scanners) does not hold a number per scanner for a day.
+	// Default 1h, capped at the binding service's quarantine.
+	ScanQuarantine time.Duration
 	// PerTokenLimit caps the scans of one code per LimitWindow; default
 	// 60, negative for no limit.
 	PerTokenLimit int
@@ -191,12 +196,16 @@ func New(rdb redis.UniversalClient, parser e164.Parser, bindings *binding.Servic
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ScanTTL < 0 || cfg.LimitWindow < 0 {
+	if cfg.ScanTTL < 0 || cfg.LimitWindow < 0 || cfg.ScanQuarantine < 0 {
 		return nil, fmt.Errorf("%w: durations must not be negative", ErrInvalid)
 	}
 	if cfg.ScanTTL == 0 {
 		cfg.ScanTTL = 15 * time.Minute
 	}
+	if cfg.ScanQuarantine == 0 {
+		cfg.ScanQuarantine = time.Hour
+	}
+	cfg.ScanQuarantine = min(cfg.ScanQuarantine, bindings.Quarantine())
 	if cfg.LimitWindow == 0 {
 		cfg.LimitWindow = time.Minute
 	}

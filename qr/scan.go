@@ -135,7 +135,7 @@ func (s *Service) middleNumber(ctx context.Context, c Code, scanner string) (Sca
 
 // bind makes the binding for a claim this scan won.
 func (s *Service) bind(ctx context.Context, c Code, scanner, key, claim string) (ScanResult, error) {
-	b, err := s.bindings.Create(ctx, binding.Request{A: scanner, B: c.owner, TTL: s.cfg.ScanTTL})
+	b, err := s.bindings.Create(ctx, binding.Request{A: scanner, B: c.owner, TTL: s.cfg.ScanTTL, Quarantine: s.cfg.ScanQuarantine})
 	if err != nil {
 		dropScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, claim)
 		return ScanResult{}, fmt.Errorf("scan: %w", err)

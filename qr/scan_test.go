@@ -18,7 +18,7 @@ import (
 
 func TestScanBindsScannerAndOwner(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, 3, qr.Config{ScanTTL: 10 * time.Minute})
+	e := newEnv(t, 3, qr.Config{ScanTTL: 10 * time.Minute, ScanQuarantine: 20 * time.Minute})
 	c := e.mint(t, qr.MintRequest{Label: "Shop"})
 
 	before := time.Now()
@@ -31,6 +31,11 @@ func TestScanBindsScannerAndOwner(t *testing.T) {
 	}
 	if d := r.ExpiresAt.Sub(before); d < 9*time.Minute || d > 11*time.Minute {
 		t.Errorf("binding lives %s, want ScanTTL 10m", d)
+	}
+	// A scan binding's pairs are reserved for the scan quarantine, not the
+	// bindings' usual one (1h in these tests).
+	if b, err := e.bindings.Get(ctx, r.BindingID); err != nil || b.QuarantineUntil.Sub(b.ExpiresAt) != 20*time.Minute {
+		t.Errorf("scan binding %+v, %v: want a 20m quarantine", b, err)
 	}
 	tests := []struct{ caller, target string }{
 		{scanner, owner},
