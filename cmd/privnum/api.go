@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +29,10 @@ type apiConfig struct {
 	listen          string
 	shutdownTimeout time.Duration
 	maxBody         int64
+	// scanIPLimit per scanIPWindow is the scan page's per-source-IP limit.
+	scanIPLimit    int
+	scanIPWindow   time.Duration
+	trustedProxies []string
 }
 
 func (a *app) apiCmd() *cobra.Command {
@@ -47,6 +53,10 @@ func (a *app) apiCmd() *cobra.Command {
 	f.StringVar(&ac.listen, "listen", envOr("PRIVNUM_API_LISTEN", "127.0.0.1:8080"), "address to serve the API on; env PRIVNUM_API_LISTEN")
 	f.DurationVar(&ac.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	f.Int64Var(&ac.maxBody, "max-body", 64<<10, "largest request body in bytes")
+	f.IntVar(&ac.scanIPLimit, "scan-ip-limit", scanpage.DefaultIPLimit, "requests to the QR scan page per source IP per --scan-ip-window; negative: no limit")
+	f.DurationVar(&ac.scanIPWindow, "scan-ip-window", scanpage.DefaultIPWindow, "window of --scan-ip-limit")
+	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", splitList(os.Getenv("PRIVNUM_TRUSTED_PROXIES")),
+		"reverse proxy address or CIDR whose X-Forwarded-For the scan page believes (repeatable); env PRIVNUM_TRUSTED_PROXIES (comma-separated)")
 	return cmd
 }
 
@@ -77,9 +87,16 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := parseProxies(ac.trustedProxies)
+	if err != nil {
+		return usageError{err}
+	}
 	// The public page a QR code opens (no API key), beside the API.
 	mux := http.NewServeMux()
-	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{Codes: codes, Callbacks: callbacks, Logger: log}))
+	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{
+		Codes: codes, Callbacks: callbacks, Logger: log,
+		Redis: a.rdb, IPLimit: ac.scanIPLimit, IPWindow: ac.scanIPWindow, TrustedProxies: proxies,
+	}))
 	mux.Handle("/", srv)
 	l, err := net.Listen("tcp", ac.listen)
 	if err != nil {
@@ -228,6 +245,34 @@ func (a *app) apikeyCmd() *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.
+func parseProxies(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: want an IP address or CIDR prefix: %w", v, err)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // parseLimits parses --limit flags; a scope given twice is an error.

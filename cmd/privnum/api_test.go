@@ -591,3 +591,26 @@ func TestAPIKeyLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestParseProxies(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{nil, "[]", false},
+		{[]string{"10.0.0.0/8", "192.0.2.7", "fd00::1/8", "::ffff:192.0.2.8"}, "[10.0.0.0/8 192.0.2.7/32 fd00::/8 192.0.2.8/32]", false},
+		{[]string{"proxy.example"}, "", true},
+		{[]string{"10.0.0.0/33"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseProxies(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseProxies(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err == nil && fmt.Sprint(got) != tt.want {
+			t.Errorf("parseProxies(%q) = %v, want %s", tt.in, got, tt.want)
+		}
+	}
+}
