@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/privnum/privnum/apikey"
+	"github.com/privnum/privnum/ratelimit"
+	"github.com/privnum/privnum/reject"
 )
 
 const realm = `Bearer realm="privnum"`
@@ -60,4 +62,44 @@ func credentials(r *http.Request) (string, *authFailure) {
 		return k, nil
 	}
 	return "", &authFailure{problem(kUnauthorized, "no API key: send Authorization: Bearer <API key> (or X-API-Key)"), realm}
+}
+
+// rateLimitPrefix starts the Redis keys of the API key rate limits:
+// pn:rl:api:{<key id>:<scope>}, one token bucket per key and scope.
+const rateLimitPrefix = "pn:rl:api"
+
+// errKeyRateLimited is what a *reject.RateLimitError from takeToken wraps.
+var errKeyRateLimited = errors.New("too many requests with this API key")
+
+// keyRateLimited is a refusal by an API key's rate limit for a scope.
+type keyRateLimited struct {
+	scope apikey.Scope
+	limit apikey.Limit
+	err   *reject.RateLimitError
+}
+
+func (e *keyRateLimited) Error() string {
+	return fmt.Sprintf("scope %s, limit %s: %v", e.scope, e.limit, e.err)
+}
+
+func (e *keyRateLimited) Unwrap() error { return e.err }
+
+// takeToken takes one request from the bucket of key and scope, sized by
+// the key's limit for scope (apikey.Key.LimitFor). It returns a
+// *keyRateLimited wrapping a *reject.RateLimitError (Limit "api_key")
+// when the bucket is empty. Every request that passed authentication
+// counts, replays of idempotent requests included.
+func (s *Server) takeToken(ctx context.Context, key apikey.Key, scope apikey.Scope) error {
+	l := key.LimitFor(scope)
+	if l.Unlimited() {
+		return nil
+	}
+	ok, retry, err := ratelimit.New(s.cfg.Redis, rateLimitPrefix, l.N, l.Window).Take(ctx, key.ID+":"+string(scope))
+	if err != nil {
+		return fmt.Errorf("API key %s: %w", key.ID, err)
+	}
+	if !ok {
+		return &keyRateLimited{scope, l, &reject.RateLimitError{Limit: "api_key", RetryAfter: retry, Err: errKeyRateLimited}}
+	}
+	return nil
 }

@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/privnum/privnum/apikey"
 )
@@ -99,5 +103,82 @@ func TestAuthBeforeBody(t *testing.T) {
 	r = e.do(call{method: "POST", path: "/v1/bindings", key: e.keys[apikey.Orders], body: `{"nonsense":`})
 	if r.status != 403 {
 		t.Fatalf("status %d, want 403", r.status)
+	}
+}
+
+func TestKeyRateLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	limited, secret, err := e.cfg.Keys.CreateWithPolicy(ctx, "limited", []apikey.Scope{apikey.QR, apikey.Bindings},
+		apikey.Policy{Limits: map[apikey.Scope]apikey.Limit{apikey.QR: {N: 2, Window: time.Hour}, apikey.Bindings: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old key: stored before keys carried limits.
+	old, oldSecret, err := e.cfg.Keys.Create(ctx, "old", []apikey.Scope{apikey.QR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(oldSecret))
+	if err := e.rdb.HDel(ctx, "pn:{apikeys}:k:"+hex.EncodeToString(sum[:]), "limits").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	qrPath, bindingPath := "/v1/qr-codes/nosuchcode", "/v1/bindings/nosuchbinding"
+	tests := []struct {
+		name   string
+		key    string
+		path   string
+		status int
+	}{
+		{"first of 2", secret, qrPath, 404},
+		{"second of 2", secret, qrPath, 404},
+		{"third is refused", secret, qrPath, 429},
+		{"still refused", secret, qrPath, 429},
+		{"other scope, unlimited", secret, bindingPath, 404},
+		{"other scope again", secret, bindingPath, 404},
+		{"other key, same scope", e.keys[apikey.QR], qrPath, 404},
+		{"old key gets the default", oldSecret, qrPath, 404},
+		{"admin key, default per scope", e.admin(), qrPath, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(call{method: "GET", path: tt.path, key: tt.key})
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if r.status != 429 {
+				if ra := r.header.Get("Retry-After"); ra != "" {
+					t.Errorf("Retry-After %q on %d", ra, r.status)
+				}
+				return
+			}
+			p := r.problem(t)
+			if p.Type != ProblemTypeBase+"rate-limited" || p.Limit != "api_key" || p.Scope != "qr" {
+				t.Errorf("problem %+v, want rate-limited, limit api_key, scope qr", p)
+			}
+			// 2 per hour: a token is back in half an hour.
+			secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+			if err != nil || secs < 1700 || secs > 1800 {
+				t.Errorf("Retry-After %q, want about 1800", r.header.Get("Retry-After"))
+			}
+		})
+	}
+
+	// The buckets: the limited key's qr bucket holds 2, none for its
+	// unlimited scope; the old key's holds DefaultLimit.N.
+	tokens := func(id string, sc apikey.Scope) (float64, bool) {
+		t.Helper()
+		v, err := e.rdb.HGet(ctx, rateLimitPrefix+":{"+id+":"+string(sc)+"}", "tok").Float64()
+		if err != nil {
+			return 0, false
+		}
+		return v, true
+	}
+	if _, ok := tokens(limited.ID, apikey.Bindings); ok {
+		t.Error("a bucket was kept for an unlimited scope")
+	}
+	if tok, ok := tokens(old.ID, apikey.QR); !ok || tok < float64(apikey.DefaultLimit.N)-2 || tok > float64(apikey.DefaultLimit.N) {
+		t.Errorf("old key's bucket: %v tokens (found %v), want about %d", tok, ok, apikey.DefaultLimit.N-1)
 	}
 }

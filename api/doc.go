@@ -39,10 +39,13 @@
 //
 // Every request passes the same steps: the API key (Authorization: Bearer
 // or X-API-Key; 401 with WWW-Authenticate, 403 for a missing scope), the
+// key's rate limit for the route's scope (apikey.Key.LimitFor, a token
+// bucket in Redis at pn:rl:api:{KEY ID:SCOPE}; 429 rate-limited with limit
+// "api_key", the scope and Retry-After), the
 // body (at most 64 KiB, 413; application/json, 415; one JSON object with
 // known fields only, 400), the Idempotency-Key if any, then the handler,
 // which checks the fields (422, naming the field) before it calls a
-// service. A refused request changes nothing. Errors are RFC 9457 problem
+// service. A refused request changes nothing but the rate-limit bucket. Errors are RFC 9457 problem
 // details (see Problem).
 //
 // Durations are whole seconds in fields named *_seconds, matching the

@@ -47,7 +47,8 @@ type Problem struct {
 	Input string `json:"input,omitempty"`
 	// Number is the normalised (E.164) number the problem is about.
 	Number string `json:"number,omitempty"`
-	// Scope is the API key scope the operation needs (403).
+	// Scope is the API key scope the operation needs (403), or whose
+	// rate limit refused the request (429 with limit "api_key").
 	Scope string `json:"scope,omitempty"`
 	// MaxBytes is the request body limit (413).
 	MaxBytes int64 `json:"max_bytes,omitempty"`
@@ -58,7 +59,8 @@ type Problem struct {
 	// verification-mismatch); 0 means it is now locked.
 	AttemptsLeft *int `json:"attempts_left,omitempty"`
 	// Limit names the rate limit that refused the request (429), e.g.
-	// "number", "prefix" or "api_key" for verifications.
+	// "number", "prefix" or "api_key" for verifications, "api_key" for
+	// the API key's own limit on the scope named by Scope.
 	Limit string `json:"limit,omitempty"`
 }
 
@@ -140,6 +142,8 @@ func fieldProblem(k kind, field, detail string) *Problem {
 // are internal: their text goes to the log, not the client.
 //
 //   - a *Problem is itself;
+//   - an API key's rate limit (keyRateLimited) is 429 rate-limited with
+//     limit "api_key" and the scope;
 //   - a *reject.RateLimitError is 429 rate-limited (Retry-After is set by
 //     problemOutput); for verifications, the limit member names the limit,
 //     the verify service's requester being the API key ("api_key");
@@ -150,6 +154,14 @@ func fieldProblem(k kind, field, detail string) *Problem {
 //     no sentinel in its chain says more.
 func problemFor(err error) (p *Problem, internal bool) {
 	if errors.As(err, &p) {
+		return p, false
+	}
+	var kl *keyRateLimited
+	if errors.As(err, &kl) {
+		p = problem(kRateLimited, fmt.Sprintf("too many requests with this API key for scope %s (limit %s); retry in %s",
+			kl.scope, kl.limit, kl.err.RetryAfter.Round(time.Second)))
+		p.Limit = "api_key"
+		p.Scope = string(kl.scope)
 		return p, false
 	}
 	var rl *reject.RateLimitError

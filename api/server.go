@@ -232,7 +232,7 @@ func (s *Server) handle(rt route) {
 }
 
 // serveRoute runs the steps every API request goes through, in order:
-// authentication and scope, body limits and Content-Type, the idempotency
+// authentication and scope, the key's rate limit, body limits and Content-Type, the idempotency
 // check, the handler, and recording the response for idempotent replays.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 	info := infoOf(r.Context())
@@ -243,6 +243,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 			w.Header().Set("WWW-Authenticate", fail.challenge)
 		}
 		s.writeProblem(w, r, fail.problem)
+		return
+	}
+	if err := s.takeToken(r.Context(), key, rt.Scope); err != nil {
+		s.write(w, s.problemOutput(r, err))
 		return
 	}
 	body, p := s.readBody(w, r, rt.body)

@@ -17,7 +17,9 @@
 // Redis layout (one hash tag, so the scripts run on Cluster too):
 //
 //	pn:{apikeys}:k:<sha256 hex>  hash: id, name, scopes, created, hint, digest,
-//	                             reqdev ("1": RequireDevice)
+//	                             reqdev ("1": RequireDevice), limits
+//	                             ("qr=60/60000,..." : N/window ms per scope;
+//	                             absent: DefaultLimit for every scope)
 //	pn:{apikeys}:ids             hash: id -> sha256 hex
 //	pn:{apikeys}:names           hash: name -> sha256 hex
 package apikey
@@ -102,6 +104,145 @@ func scopeList(scopes []Scope) string {
 	return strings.Join(s, ",")
 }
 
+// Limit is a rate limit: N requests per Window, in bursts of up to N (a
+// token bucket, see package ratelimit). N = 0 means unlimited.
+type Limit struct {
+	N      int
+	Window time.Duration
+}
+
+// DefaultLimit applies to every scope for which a key sets no limit,
+// including keys created before keys carried limits.
+var DefaultLimit = Limit{N: 600, Window: time.Minute}
+
+// Unlimited reports whether l lets everything through.
+func (l Limit) Unlimited() bool { return l.N <= 0 }
+
+// String writes l as "N/WINDOW" ("60/1m", "600/1h"), or "unlimited".
+func (l Limit) String() string {
+	if l.Unlimited() {
+		return "unlimited"
+	}
+	return strconv.Itoa(l.N) + "/" + formatWindow(l.Window)
+}
+
+func formatWindow(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
+// MarshalText writes l as String does.
+func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (l *Limit) UnmarshalText(b []byte) error {
+	v, err := parseLimitValue(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// Bounds of a limit.
+const (
+	maxLimitN      = 1_000_000
+	maxLimitWindow = 24 * time.Hour
+)
+
+// parseLimitValue parses "N/WINDOW" (WINDOW a Go duration such as 1m or
+// 1h30m, at least 1s and at most 24h), "0" or "unlimited".
+func parseLimitValue(s string) (Limit, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" || strings.EqualFold(s, "unlimited") {
+		return Limit{}, nil
+	}
+	ns, ws, ok := strings.Cut(s, "/")
+	if !ok {
+		return Limit{}, fmt.Errorf("%w: limit %q: want N/WINDOW such as 60/1m, or 0 for unlimited", ErrInvalid, s)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(ns))
+	if err != nil || n < 0 || n > maxLimitN {
+		return Limit{}, fmt.Errorf("%w: limit %q: N must be 0 to %d", ErrInvalid, s, maxLimitN)
+	}
+	w, err := time.ParseDuration(strings.TrimSpace(ws))
+	if err != nil || w < time.Second || w > maxLimitWindow {
+		return Limit{}, fmt.Errorf("%w: limit %q: WINDOW must be a duration from 1s to 24h, such as 1m", ErrInvalid, s)
+	}
+	if n == 0 {
+		return Limit{}, nil
+	}
+	return Limit{N: n, Window: w}, nil
+}
+
+// ParseLimit parses "SCOPE=N/WINDOW" such as "qr=60/1m"; "SCOPE=0" means
+// unlimited. The scope may be any scope but admin, which no operation
+// needs (an admin key is limited per scope of the operation it calls).
+func ParseLimit(s string) (Scope, Limit, error) {
+	name, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", Limit{}, fmt.Errorf("%w: limit %q: want SCOPE=N/WINDOW such as qr=60/1m", ErrInvalid, s)
+	}
+	sc := Scope(strings.ToLower(strings.TrimSpace(name)))
+	if sc == Admin || !slices.Contains(AllScopes, sc) {
+		return "", Limit{}, fmt.Errorf("%w: limit %q: scope %q: want one of %s", ErrInvalid, s, sc, scopeList(AllScopes[:len(AllScopes)-1]))
+	}
+	l, err := parseLimitValue(val)
+	if err != nil {
+		return "", Limit{}, err
+	}
+	return sc, l, nil
+}
+
+// encodeLimits writes limits as "qr=60/60000,..." (window in ms), sorted
+// by scope.
+func encodeLimits(limits map[Scope]Limit) string {
+	parts := make([]string, 0, len(limits))
+	for sc, l := range limits {
+		if l.Unlimited() {
+			parts = append(parts, string(sc)+"=0")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d/%d", sc, l.N, l.Window.Milliseconds()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// decodeLimits reads what encodeLimits writes, skipping malformed entries
+// (their scopes get DefaultLimit).
+func decodeLimits(s string) map[Scope]Limit {
+	if s == "" {
+		return nil
+	}
+	out := map[Scope]Limit{}
+	for _, part := range strings.Split(s, ",") {
+		name, val, _ := strings.Cut(part, "=")
+		if val == "0" {
+			out[Scope(name)] = Limit{}
+			continue
+		}
+		ns, ms, _ := strings.Cut(val, "/")
+		n, err1 := strconv.Atoi(ns)
+		w, err2 := strconv.ParseInt(ms, 10, 64)
+		if err1 != nil || err2 != nil || n <= 0 || w <= 0 {
+			continue
+		}
+		out[Scope(name)] = Limit{N: n, Window: time.Duration(w) * time.Millisecond}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // Key describes an issued API key. It never holds the secret.
 type Key struct {
 	ID        string    `json:"id"`
@@ -114,6 +255,18 @@ type Key struct {
 	// (Privnum-Device-Token) for the scanner's or caller's number on
 	// scan-to-call and callback requests made with this key.
 	RequireDevice bool `json:"require_device"`
+	// Limits are the key's rate limits by scope of the operation called;
+	// scopes absent here get DefaultLimit. See LimitFor.
+	Limits map[Scope]Limit `json:"limits,omitempty"`
+}
+
+// LimitFor returns the rate limit of requests with the key to operations
+// that need scope s: the key's own, or DefaultLimit.
+func (k Key) LimitFor(s Scope) Limit {
+	if l, ok := k.Limits[s]; ok {
+		return l
+	}
+	return DefaultLimit
 }
 
 // Policy is what a key demands of the requests made with it, beyond its
@@ -121,6 +274,8 @@ type Key struct {
 type Policy struct {
 	// RequireDevice: see Key.RequireDevice.
 	RequireDevice bool
+	// Limits: see Key.Limits. Nil gives every scope DefaultLimit.
+	Limits map[Scope]Limit
 }
 
 // Allows reports whether the key grants scope s (directly or through admin).
@@ -172,11 +327,12 @@ func checkName(name string) error {
 // createScript stores a key unless its name or id is taken.
 //
 // KEYS: 1 names, 2 ids, 3 record. ARGV: 1 name, 2 id, 3 digest, 4 scopes,
-// 5 created ms, 6 hint, 7 reqdev ("1" or "0").
+// 5 created ms, 6 hint, 7 reqdev ("1" or "0"), 8 limits ("" for none).
 var createScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'name' end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'id' end
 redis.call('HSET', KEYS[3], 'id', ARGV[2], 'name', ARGV[1], 'scopes', ARGV[4], 'created', ARGV[5], 'hint', ARGV[6], 'digest', ARGV[3], 'reqdev', ARGV[7])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[3], 'limits', ARGV[8]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 'ok'`)
@@ -197,6 +353,22 @@ func (s *Store) CreateWithPolicy(ctx context.Context, name string, scopes []Scop
 	if err != nil {
 		return Key{}, "", err
 	}
+	var limits map[Scope]Limit
+	for sc, l := range p.Limits {
+		if sc == Admin || !slices.Contains(AllScopes, sc) {
+			return Key{}, "", fmt.Errorf("%w: limit for scope %q", ErrInvalid, sc)
+		}
+		if l.N < 0 || l.N > maxLimitN || !l.Unlimited() && (l.Window < time.Second || l.Window > maxLimitWindow) {
+			return Key{}, "", fmt.Errorf("%w: limit %s=%d/%s: N must be 0 to %d, the window 1s to 24h", ErrInvalid, sc, l.N, l.Window, maxLimitN)
+		}
+		if l.Unlimited() {
+			l = Limit{}
+		}
+		if limits == nil {
+			limits = map[Scope]Limit{}
+		}
+		limits[sc] = l
+	}
 	for {
 		var raw [32]byte
 		var idb [6]byte
@@ -206,7 +378,7 @@ func (s *Store) CreateWithPolicy(ctx context.Context, name string, scopes []Scop
 		k := Key{
 			ID: "ak_" + hex.EncodeToString(idb[:]), Name: name, Scopes: scopes,
 			CreatedAt: time.UnixMilli(s.now().UnixMilli()).UTC(), Hint: secret[len(secret)-4:],
-			RequireDevice: p.RequireDevice,
+			RequireDevice: p.RequireDevice, Limits: limits,
 		}
 		reqdev := "0"
 		if p.RequireDevice {
@@ -214,7 +386,7 @@ func (s *Store) CreateWithPolicy(ctx context.Context, name string, scopes []Scop
 		}
 		digest := digestOf(secret)
 		res, err := createScript.Run(ctx, s.rdb, []string{namesKey, idsKey, recordKey(digest)},
-			name, k.ID, digest, scopeList(scopes), k.CreatedAt.UnixMilli(), k.Hint, reqdev).Text()
+			name, k.ID, digest, scopeList(scopes), k.CreatedAt.UnixMilli(), k.Hint, reqdev, encodeLimits(limits)).Text()
 		if err != nil {
 			return Key{}, "", fmt.Errorf("create API key %s: %w", name, err)
 		}
@@ -237,7 +409,7 @@ func fromHash(h map[string]string) Key {
 		}
 	}
 	return Key{ID: h["id"], Name: h["name"], Scopes: scopes, CreatedAt: time.UnixMilli(created).UTC(), Hint: h["hint"],
-		RequireDevice: h["reqdev"] == "1"}
+		RequireDevice: h["reqdev"] == "1", Limits: decodeLimits(h["limits"])}
 }
 
 // Authenticate returns the key whose secret is secret, or ErrUnknownKey.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/privnum/privnum/internal/redistest"
 )
@@ -168,5 +169,116 @@ func TestPolicy(t *testing.T) {
 	rdb.HDel(ctx, recordKey(digestOf(secret)), "reqdev")
 	if got, err := s.Authenticate(ctx, secret); err != nil || got.RequireDevice {
 		t.Fatalf("record without reqdev = %+v, %v", got, err)
+	}
+}
+
+func TestParseLimit(t *testing.T) {
+	tests := []struct {
+		in      string
+		scope   Scope
+		want    Limit
+		wantErr bool
+	}{
+		{"qr=60/1m", QR, Limit{60, time.Minute}, false},
+		{" Bindings = 600/1h ", Bindings, Limit{600, time.Hour}, false},
+		{"calls=5/30s", Calls, Limit{5, 30 * time.Second}, false},
+		{"orders=0", Orders, Limit{}, false},
+		{"orders=unlimited", Orders, Limit{}, false},
+		{"orders=0/1m", Orders, Limit{}, false},
+		{"admin=10/1m", "", Limit{}, true},
+		{"root=10/1m", "", Limit{}, true},
+		{"qr", "", Limit{}, true},
+		{"qr=60", "", Limit{}, true},
+		{"qr=-1/1m", "", Limit{}, true},
+		{"qr=x/1m", "", Limit{}, true},
+		{"qr=60/1ms", "", Limit{}, true},
+		{"qr=60/48h", "", Limit{}, true},
+		{"qr=60/soon", "", Limit{}, true},
+	}
+	for _, tt := range tests {
+		sc, l, err := ParseLimit(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseLimit(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("ParseLimit(%q) error %v does not wrap ErrInvalid", tt.in, err)
+			}
+			continue
+		}
+		if sc != tt.scope || l != tt.want {
+			t.Errorf("ParseLimit(%q) = %s %v, want %s %v", tt.in, sc, l, tt.scope, tt.want)
+		}
+	}
+}
+
+func TestLimitString(t *testing.T) {
+	tests := []struct {
+		l    Limit
+		want string
+	}{
+		{Limit{60, time.Minute}, "60/1m"},
+		{Limit{600, 2 * time.Hour}, "600/2h"},
+		{Limit{5, 90 * time.Second}, "5/90s"},
+		{Limit{}, "unlimited"},
+	}
+	for _, tt := range tests {
+		if got := tt.l.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.l, got, tt.want)
+		}
+		var back Limit
+		if err := back.UnmarshalText([]byte(tt.want)); err != nil || back != tt.l {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", tt.want, back, err, tt.l)
+		}
+	}
+}
+
+func TestLimitsStored(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	s := New(rdb)
+	tests := []struct {
+		name   string
+		limits map[Scope]Limit
+		want   map[Scope]Limit // LimitFor each listed scope
+	}{
+		{"none", nil, map[Scope]Limit{QR: DefaultLimit, Bindings: DefaultLimit}},
+		{"some", map[Scope]Limit{QR: {60, time.Minute}, Bindings: {0, 0}},
+			map[Scope]Limit{QR: {60, time.Minute}, Bindings: {}, Orders: DefaultLimit}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, secret, err := s.CreateWithPolicy(ctx, "lim-"+tt.name, []Scope{Admin}, Policy{Limits: tt.limits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.Authenticate(ctx, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for sc, want := range tt.want {
+				if got := k.LimitFor(sc); got != want {
+					t.Errorf("LimitFor(%s) = %v, want %v", sc, got, want)
+				}
+			}
+		})
+	}
+
+	// A key stored before keys had limits has no limits field.
+	_, secret, err := s.Create(ctx, "old", []Scope{QR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.HDel(ctx, recordKey(digestOf(secret)), "limits")
+	k, err := s.Authenticate(ctx, secret)
+	if err != nil || k.Limits != nil || k.LimitFor(QR) != DefaultLimit {
+		t.Fatalf("old key: %+v, %v; want no limits, default %v", k, err, DefaultLimit)
+	}
+
+	for _, bad := range []map[Scope]Limit{{Admin: {1, time.Minute}}, {QR: {1, time.Millisecond}}, {"root": {1, time.Minute}}} {
+		if _, _, err := s.CreateWithPolicy(ctx, "bad", []Scope{QR}, Policy{Limits: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("limits %v: error %v, want ErrInvalid", bad, err)
+		}
 	}
 }

@@ -13,6 +13,16 @@
 // (application/x-www-form-urlencoded, 415 otherwise), must not come from
 // another site (Sec-Fetch-Site, or failing that Origin, 403 otherwise), and
 // its body is capped (413).
+//
+// With Config.Redis set, each source IP may open or submit the page at
+// most IPLimit times per IPWindow (default 30 per minute), counted across
+// every process that shares the Redis; more answer 429 with Retry-After
+// and a plain page. The source IP is the connection's peer address
+// (Request.RemoteAddr). X-Forwarded-For is read only when that peer is one
+// of Config.TrustedProxies: the client is then the rightmost address in
+// the header that is not itself a trusted proxy, so a client cannot choose
+// its own address by sending the header. IPv6 clients are counted per /64,
+// the block one host usually controls.
 package scanpage
 
 import (
@@ -25,7 +35,9 @@ import (
 	"log/slog"
 	"math"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -33,12 +45,14 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/ratelimit"
 	"github.com/privnum/privnum/reject"
 )
 
@@ -67,6 +81,19 @@ type Config struct {
 	Location *time.Location
 	// MaxBodyBytes caps the form body; default 4 KiB.
 	MaxBodyBytes int64
+
+	// Redis, when set, keeps the per-source-IP limit (see the package
+	// documentation); nil turns it off.
+	Redis redis.UniversalClient
+	// IPLimit is how many requests to the page (GET and POST alike) one
+	// source IP may make per IPWindow; default 30. Negative turns the
+	// limit off.
+	IPLimit int
+	// IPWindow is the window of IPLimit; default one minute.
+	IPWindow time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed. Empty: the source IP is always the connection's peer.
+	TrustedProxies []netip.Prefix
 }
 
 // PathPrefix is where the handler expects to be mounted: it serves
@@ -81,6 +108,13 @@ const (
 	maxNumberLen = 32
 	// poolRetry is the Retry-After sent with "no line available".
 	poolRetry = 2 * time.Minute
+	// DefaultIPLimit and DefaultIPWindow are the per-source-IP limit
+	// when Config leaves it zero.
+	DefaultIPLimit  = 30
+	DefaultIPWindow = time.Minute
+	// ipLimitPrefix starts the Redis keys of the per-IP buckets:
+	// pn:rl:scanip:{<ip or /64>}.
+	ipLimitPrefix = "pn:rl:scanip"
 )
 
 var (
@@ -107,6 +141,8 @@ type handler struct {
 	log       *slog.Logger
 	loc       *time.Location
 	maxBody   int64
+	ipLimit   *ratelimit.Limiter // nil: no per-IP limit
+	proxies   []netip.Prefix
 }
 
 // New returns the handler for GET and POST /q/{token}. It panics if
@@ -125,6 +161,17 @@ func New(cfg Config) http.Handler {
 	if h.maxBody <= 0 {
 		h.maxBody = defaultMaxBody
 	}
+	if cfg.Redis != nil && cfg.IPLimit >= 0 {
+		n, win := cfg.IPLimit, cfg.IPWindow
+		if n == 0 {
+			n = DefaultIPLimit
+		}
+		if win <= 0 {
+			win = DefaultIPWindow
+		}
+		h.ipLimit = ratelimit.New(cfg.Redis, ipLimitPrefix, n, win)
+	}
+	h.proxies = cfg.TrustedProxies
 	return h
 }
 
@@ -139,6 +186,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 	hd.Set("X-Robots-Tag", "noindex, nofollow")
 
+	if !h.allowIP(w, r) {
+		return
+	}
 	token, ok := strings.CutPrefix(r.URL.Path, PathPrefix)
 	if !ok || token == "" || len(token) > maxTokenLen || strings.Contains(token, "/") {
 		h.render(w, r, http.StatusNotFound, notFoundPage())
@@ -289,6 +339,83 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request, token string) {
 	h.render(w, r, http.StatusOK, p)
 }
 
+// allowIP takes one request from the source IP's bucket; when it is
+// empty it renders the 429 page and reports false. A Redis failure lets
+// the request through (logged): the page's own services still limit
+// scans per code and per scanner.
+func (h *handler) allowIP(w http.ResponseWriter, r *http.Request) bool {
+	if h.ipLimit == nil {
+		return true
+	}
+	ip := sourceIP(r, h.proxies)
+	ok, retry, err := h.ipLimit.Take(r.Context(), ip)
+	if err != nil {
+		h.log.Error("scan page: per-IP limit", "err", err)
+		return true
+	}
+	if ok {
+		return true
+	}
+	h.tooMany(w, r, retry)
+	return false
+}
+
+// tooMany renders the 429 page with Retry-After (seconds, rounded up).
+func (h *handler) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	h.render(w, r, http.StatusTooManyRequests, message("Too many attempts", "Please wait "+humanDuration(time.Duration(secs)*time.Second)+" and try again."))
+}
+
+// sourceIP returns the key a request counts against: its client's IP,
+// or for IPv6 the client's /64. See the package documentation.
+func sourceIP(r *http.Request, trusted []netip.Prefix) string {
+	addr := peerAddr(r.RemoteAddr)
+	if addr.IsValid() && isTrusted(addr, trusted) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a mangled header: stop at the last address known good
+			}
+			addr = a.Unmap()
+			if !isTrusted(addr, trusted) {
+				break
+			}
+		}
+	}
+	if !addr.IsValid() {
+		return r.RemoteAddr
+	}
+	if addr.Is6() {
+		if p, err := addr.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return addr.String()
+}
+
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // scanError renders the page for a failed scan or callback start.
 func (h *handler) scanError(w http.ResponseWriter, r *http.Request, token, number string, err error) {
 	var rl *reject.RateLimitError
@@ -306,9 +433,7 @@ func (h *handler) scanError(w http.ResponseWriter, r *http.Request, token, numbe
 		if rl != nil && rl.RetryAfter > 0 {
 			wait = rl.RetryAfter
 		}
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		h.render(w, r, http.StatusTooManyRequests, message("Too many attempts", "Please wait "+humanDuration(time.Duration(secs)*time.Second)+" and try again."))
+		h.tooMany(w, r, wait)
 	case errors.Is(err, binding.ErrPoolExhausted):
 		w.Header().Set("Retry-After", strconv.Itoa(int(poolRetry.Seconds())))
 		h.render(w, r, http.StatusServiceUnavailable, message("No line available", "No line available right now, try again in a few minutes."))

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -672,4 +673,87 @@ func TestCallbackModeRealService(t *testing.T) {
 func displayed(x string) string {
 	// +8617000000001 -> +86 170 0000 0001
 	return x[:3] + " " + x[3:6] + " " + x[6:10] + " " + x[10:]
+}
+
+func TestIPLimit(t *testing.T) {
+	e := newEnv(t, 2, qr.Config{}, nil)
+	e.h = scanpage.New(scanpage.Config{
+		Codes: e.qr, Location: time.UTC, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
+		Redis: e.rdb, IPLimit: 2, IPWindow: time.Hour,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")},
+	})
+	c := e.mint(t, qr.MiddleNumber, "Shop")
+	path := "/q/" + c.Token
+	tests := []struct {
+		name   string
+		post   bool
+		remote string
+		xff    string
+		status int
+	}{
+		{"first", false, "192.0.2.1:1000", "", 200},
+		{"second, a scan", true, "192.0.2.1:1001", "", 200},
+		{"third is refused", false, "192.0.2.1:1002", "", 429},
+		{"a scan is refused too", true, "192.0.2.1:1003", "", 429},
+		{"another IP", false, "192.0.2.2:1000", "", 200},
+		{"X-Forwarded-For from an untrusted peer is ignored", false, "192.0.2.2:1000", "192.0.2.9", 200},
+		{"untrusted peer's own limit", false, "192.0.2.2:1000", "192.0.2.9", 429},
+		{"trusted proxy: the client is the forwarded address", false, "10.0.0.1:80", "192.0.2.1", 429},
+		{"trusted proxy: a spoofed leftmost address is skipped", false, "10.0.0.1:80", "192.0.2.1, 192.0.2.3", 200},
+		{"trusted proxy chain", false, "10.0.0.1:80", "192.0.2.1, 10.0.0.2", 429},
+		{"trusted proxy, no header: the proxy itself", false, "10.0.0.1:80", "", 200},
+		{"IPv6", false, "[2001:db8::1]:1000", "", 200},
+		{"IPv6, same /64", false, "[2001:db8::2]:1000", "", 200},
+		{"IPv6, same /64 refused", false, "[2001:db8::ffff]:1000", "", 429},
+		{"IPv6, another /64", false, "[2001:db8:0:1::1]:1000", "", 200},
+		{"IPv4-mapped IPv6 is the IPv4 address", false, "[::ffff:192.0.2.1]:1000", "", 429},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			if tt.post {
+				r = httptest.NewRequest(http.MethodPost, path, strings.NewReader(url.Values{"number": {scannerInput}}.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.Header.Set("Sec-Fetch-Site", "same-origin")
+			}
+			r.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			res := e.do(t, r)
+			if res.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", res.status, tt.status, res.body)
+			}
+			ra := res.header.Get("Retry-After")
+			if tt.status != 429 {
+				if ra != "" {
+					t.Errorf("Retry-After %q on %d", ra, res.status)
+				}
+				return
+			}
+			// 2 per hour: a request is allowed again in half an hour.
+			if secs, err := strconv.Atoi(ra); err != nil || secs < 1700 || secs > 1800 {
+				t.Errorf("Retry-After %q, want about 1800", ra)
+			}
+			if !strings.Contains(res.body, "Too many attempts") || !strings.Contains(res.body, "Please wait") {
+				t.Errorf("429 page: %s", res.body)
+			}
+		})
+	}
+	if keys := redistest.Keys(t, e.rdb, "pn:rl:scanip:*"); len(keys) == 0 || !strings.Contains(strings.Join(keys, " "), "pn:rl:scanip:{192.0.2.1}") {
+		t.Errorf("per-IP buckets %v", keys)
+	}
+}
+
+func TestIPLimitOff(t *testing.T) {
+	e := newEnv(t, 0, qr.Config{}, nil)
+	e.h = scanpage.New(scanpage.Config{Codes: e.qr, Location: time.UTC, Redis: e.rdb, IPLimit: -1})
+	for range 3 * scanpage.DefaultIPLimit / 2 {
+		if res := e.get(t, "/q/nosuchcode"); res.status != 404 {
+			t.Fatalf("status %d, want 404", res.status)
+		}
+	}
+	if keys := redistest.Keys(t, e.rdb, "pn:rl:scanip:*"); len(keys) != 0 {
+		t.Errorf("buckets kept with the limit off: %v", keys)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +29,10 @@ type apiConfig struct {
 	listen          string
 	shutdownTimeout time.Duration
 	maxBody         int64
+	// scanIPLimit per scanIPWindow is the scan page's per-source-IP limit.
+	scanIPLimit    int
+	scanIPWindow   time.Duration
+	trustedProxies []string
 }
 
 func (a *app) apiCmd() *cobra.Command {
@@ -47,6 +53,10 @@ func (a *app) apiCmd() *cobra.Command {
 	f.StringVar(&ac.listen, "listen", envOr("PRIVNUM_API_LISTEN", "127.0.0.1:8080"), "address to serve the API on; env PRIVNUM_API_LISTEN")
 	f.DurationVar(&ac.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	f.Int64Var(&ac.maxBody, "max-body", 64<<10, "largest request body in bytes")
+	f.IntVar(&ac.scanIPLimit, "scan-ip-limit", scanpage.DefaultIPLimit, "requests to the QR scan page per source IP per --scan-ip-window; negative: no limit")
+	f.DurationVar(&ac.scanIPWindow, "scan-ip-window", scanpage.DefaultIPWindow, "window of --scan-ip-limit")
+	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", splitList(os.Getenv("PRIVNUM_TRUSTED_PROXIES")),
+		"reverse proxy address or CIDR whose X-Forwarded-For the scan page believes (repeatable); env PRIVNUM_TRUSTED_PROXIES (comma-separated)")
 	return cmd
 }
 
@@ -81,9 +91,16 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := parseProxies(ac.trustedProxies)
+	if err != nil {
+		return usageError{err}
+	}
 	// The public page a QR code opens (no API key), beside the API.
 	mux := http.NewServeMux()
-	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{Codes: codes, Callbacks: callbacks, Logger: log}))
+	mux.Handle(scanpage.PathPrefix, scanpage.New(scanpage.Config{
+		Codes: codes, Callbacks: callbacks, Logger: log,
+		Redis: a.rdb, IPLimit: ac.scanIPLimit, IPWindow: ac.scanIPWindow, TrustedProxies: proxies,
+	}))
 	mux.Handle("/", srv)
 	l, err := net.Listen("tcp", ac.listen)
 	if err != nil {
@@ -131,17 +148,25 @@ func (a *app) apikeyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "apikey", Short: "Create, list and revoke API keys"}
 
 	var name, scopes string
+	var limitFlags []string
 	var createJSON, requireDevice bool
 	create := &cobra.Command{
-		Use:   "create --name NAME --scope SCOPE[,SCOPE...]",
+		Use:   "create --name NAME --scope SCOPE[,SCOPE...] [--limit SCOPE=N/WINDOW]...",
 		Short: "Create an API key; the key is printed once and stored only hashed",
 		Long: "Create an API key. Scopes: " + scopeNames() + " (admin grants all).\n" +
 			"The key is printed once: store it now, it cannot be shown again.\n" +
 			"With --require-device, QR scans and callbacks made with the key must carry the\n" +
-			"Privnum-Device-Token of the scanner's or caller's number (needs " + deviceSecretEnv + ").",
+			"Privnum-Device-Token of the scanner's or caller's number (needs " + deviceSecretEnv + ").\n" +
+			"--limit SCOPE=N/WINDOW (repeatable) sets the key's rate limit for operations of\n" +
+			"SCOPE, e.g. --limit qr=60/1m; SCOPE=0 is unlimited. Scopes without --limit get\n" +
+			apikey.DefaultLimit.String() + ". An admin key is limited per scope of the operation it calls.",
 		Args: exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
 			sc, err := apikey.ParseScopes(scopes)
+			if err != nil {
+				return usageError{err}
+			}
+			limits, err := parseLimits(limitFlags)
 			if err != nil {
 				return usageError{err}
 			}
@@ -156,7 +181,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 					return usageError{fmt.Errorf("--require-device: device binding is off: set %s (at least %d bytes, the same as for privnum api)", deviceSecretEnv, device.MinSecretLen)}
 				}
 			}
-			k, secret, err := apikey.New(a.rdb).CreateWithPolicy(cmd.Context(), name, sc, apikey.Policy{RequireDevice: requireDevice})
+			k, secret, err := apikey.New(a.rdb).CreateWithPolicy(cmd.Context(), name, sc, apikey.Policy{RequireDevice: requireDevice, Limits: limits})
 			if err != nil {
 				return err
 			}
@@ -170,7 +195,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if k.RequireDevice {
 				policy = ", requires a verified device"
 			}
-			fmt.Fprintf(a.stdout, "API key %s (%s), scopes %s%s:\n\n  %s\n\nStore it now: it cannot be shown again.\n", k.ID, k.Name, joinScopes(k.Scopes), policy, secret)
+			fmt.Fprintf(a.stdout, "API key %s (%s), scopes %s%s, limits %s:\n\n  %s\n\nStore it now: it cannot be shown again.\n", k.ID, k.Name, joinScopes(k.Scopes), policy, formatLimits(k), secret)
 			return nil
 		}),
 	}
@@ -178,6 +203,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 	create.Flags().StringVar(&scopes, "scope", "", "comma-separated scopes: "+scopeNames()+" (required)")
 	create.Flags().BoolVar(&createJSON, "json", false, "print JSON")
 	create.Flags().BoolVar(&requireDevice, "require-device", false, "QR scans and callbacks with this key need a verified device token (Privnum-Device-Token)")
+	create.Flags().StringArrayVar(&limitFlags, "limit", nil, "rate limit SCOPE=N/WINDOW, e.g. qr=60/1m (repeatable; default "+apikey.DefaultLimit.String()+" per scope)")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("scope")
 
@@ -195,13 +221,13 @@ func (a *app) apikeyCmd() *cobra.Command {
 				return a.printJSON(map[string]any{"keys": keys})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tSCOPES\tDEVICE\tCREATED\tENDS WITH")
+			fmt.Fprintln(w, "ID\tNAME\tSCOPES\tDEVICE\tLIMITS\tCREATED\tENDS WITH")
 			for _, k := range keys {
 				dev := "-"
 				if k.RequireDevice {
 					dev = "required"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t…%s\n", k.ID, k.Name, joinScopes(k.Scopes), dev, k.CreatedAt.Local().Format(time.RFC3339), k.Hint)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t…%s\n", k.ID, k.Name, joinScopes(k.Scopes), dev, formatLimits(k), k.CreatedAt.Local().Format(time.RFC3339), k.Hint)
 			}
 			return w.Flush()
 		}),
@@ -223,6 +249,69 @@ func (a *app) apikeyCmd() *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.
+func parseProxies(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: want an IP address or CIDR prefix: %w", v, err)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// parseLimits parses --limit flags; a scope given twice is an error.
+func parseLimits(flags []string) (map[apikey.Scope]apikey.Limit, error) {
+	var out map[apikey.Scope]apikey.Limit
+	for _, f := range flags {
+		sc, l, err := apikey.ParseLimit(f)
+		if err != nil {
+			return nil, fmt.Errorf("--limit: %w", err)
+		}
+		if _, dup := out[sc]; dup {
+			return nil, fmt.Errorf("--limit: scope %s given twice", sc)
+		}
+		if out == nil {
+			out = map[apikey.Scope]apikey.Limit{}
+		}
+		out[sc] = l
+	}
+	return out, nil
+}
+
+// formatLimits shows a key's explicit limits, "bindings=unlimited,qr=60/1m",
+// in scope display order, then the default for the other scopes.
+func formatLimits(k apikey.Key) string {
+	var parts []string
+	for _, sc := range apikey.AllScopes {
+		if l, ok := k.Limits[sc]; ok {
+			parts = append(parts, string(sc)+"="+l.String())
+		}
+	}
+	def := "default " + apikey.DefaultLimit.String()
+	if len(parts) == 0 {
+		return def
+	}
+	return strings.Join(parts, ",") + " (else " + def + ")"
 }
 
 func scopeNames() string { return joinScopes(apikey.AllScopes) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -90,6 +91,10 @@ func TestAPIKeyCommands(t *testing.T) {
 	for _, args := range [][]string{
 		{"create", "--name", "x", "--scope", "root"},
 		{"create", "--name", "x", "--scope", ""},
+		{"create", "--name", "x", "--scope", "qr", "--limit", "qr"},
+		{"create", "--name", "x", "--scope", "qr", "--limit", "qr=5/1ms"},
+		{"create", "--name", "x", "--scope", "qr", "--limit", "admin=5/1m"},
+		{"create", "--name", "x", "--scope", "qr", "--limit", "qr=5/1m", "--limit", "qr=6/1m"},
 		{"revoke"},
 	} {
 		if _, err := x.exec(x.a.apikeyCmd, args...); !errors.As(err, &u) {
@@ -563,5 +568,68 @@ func TestAPIServesScanPage(t *testing.T) {
 	page = []byte(html.UnescapeString(string(page)))
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="tel:+8617000000000"`) || strings.Contains(string(page), "13800000001") {
 		t.Fatalf("scan result: %d %s", resp.StatusCode, page)
+	}
+}
+
+func TestAPIKeyLimits(t *testing.T) {
+	x := newAPIApp(t)
+	tests := []struct {
+		name   string
+		args   []string
+		create string            // in the create output
+		json   map[string]string // limits in create --json
+		list   string            // in the list row
+	}{
+		{"default", nil, "limits default 600/1m", nil, "default 600/1m"},
+		{"explicit", []string{"--limit", "qr=60/1m", "--limit", "Bindings=600/1h", "--limit", "calls=0"},
+			"limits bindings=600/1h,calls=unlimited,qr=60/1m (else default 600/1m)",
+			map[string]string{"qr": "60/1m", "bindings": "600/1h", "calls": "unlimited"},
+			"bindings=600/1h,calls=unlimited,qr=60/1m (else default 600/1m)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := x.ok(x.a.apikeyCmd, append([]string{"create", "--name", "k-" + tt.name, "--scope", "admin"}, tt.args...)...)
+			if !strings.Contains(out, tt.create) {
+				t.Errorf("create = %s, want %q", out, tt.create)
+			}
+			out = x.ok(x.a.apikeyCmd, append([]string{"create", "--json", "--name", "j-" + tt.name, "--scope", "admin"}, tt.args...)...)
+			var created struct {
+				Limits map[string]string `json:"limits"`
+			}
+			if err := json.Unmarshal([]byte(out), &created); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(created.Limits) != fmt.Sprint(tt.json) {
+				t.Errorf("create --json limits = %v, want %v", created.Limits, tt.json)
+			}
+			for _, line := range strings.Split(x.ok(x.a.apikeyCmd, "list"), "\n") {
+				if strings.Contains(line, "k-"+tt.name) && !strings.Contains(line, tt.list) {
+					t.Errorf("list row %q, want %q", line, tt.list)
+				}
+			}
+		})
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{nil, "[]", false},
+		{[]string{"10.0.0.0/8", "192.0.2.7", "fd00::1/8", "::ffff:192.0.2.8"}, "[10.0.0.0/8 192.0.2.7/32 fd00::/8 192.0.2.8/32]", false},
+		{[]string{"proxy.example"}, "", true},
+		{[]string{"10.0.0.0/33"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseProxies(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseProxies(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err == nil && fmt.Sprint(got) != tt.want {
+			t.Errorf("parseProxies(%q) = %v, want %s", tt.in, got, tt.want)
+		}
 	}
 }
