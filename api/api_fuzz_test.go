@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/redistest"
+	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/verify"
@@ -113,7 +113,7 @@ func FuzzAPI(f *testing.F) {
 		if idem != "" {
 			r.Header.Set(idempotencyHeader, idem)
 		}
-		logs.reset()
+		logs.Reset()
 		w := httptest.NewRecorder()
 		srv.ServeHTTP(w, r)
 		res := w.Result()
@@ -166,30 +166,6 @@ func validHeader(v string) bool {
 	return v == strings.TrimSpace(v)
 }
 
-// fuzzLog is a log FuzzAPI empties before each request.
-type fuzzLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *fuzzLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *fuzzLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
-}
-
-func (l *fuzzLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // nopFlasher, nopQueue and nopEvents stand in for what reaches out of the
 // server, keeping nothing (a long fuzz run would otherwise grow them).
 type nopFlasher struct{}
@@ -207,7 +183,7 @@ func (nopEvents) Publish(context.Context, webhook.Event) error { return nil }
 // fuzzServer returns the server with every optional part, as newEnv
 // builds it, on a Redis of its own with a few pool numbers, the secret of
 // an admin key, and the server's log (warnings and errors).
-func fuzzServer(tb testing.TB) (*Server, string, *fuzzLog) {
+func fuzzServer(tb testing.TB) (*Server, string, *syncbuf.Buffer) {
 	tb.Helper()
 	ctx := context.Background()
 	rdb := redistest.Client(tb)
@@ -215,7 +191,7 @@ func fuzzServer(tb testing.TB) (*Server, string, *fuzzLog) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &fuzzLog{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	p := pool.New(rdb, parser)
 	var nums []pool.Entry
