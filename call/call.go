@@ -261,11 +261,12 @@ func (a *App) register(c *call, ids ...string) error {
 	for _, id := range ids {
 		a.byChannel[id] = c
 	}
+	a.cfg.Metrics.setLive(len(a.calls)) // under the lock: gauge updates stay in order
 	return nil
 }
 
 // unregister removes a finished call and tells Drain when the last is gone.
-func (a *App) unregister(c *call, ids ...string) int {
+func (a *App) unregister(c *call, ids ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.calls, c.id)
@@ -274,6 +275,7 @@ func (a *App) unregister(c *call, ids ...string) int {
 			delete(a.byChannel, id)
 		}
 	}
+	a.cfg.Metrics.setLive(len(a.calls))
 	if a.draining && len(a.calls) == 0 && a.idle != nil {
 		select {
 		case <-a.idle:
@@ -281,7 +283,7 @@ func (a *App) unregister(c *call, ids ...string) int {
 			close(a.idle)
 		}
 	}
-	return len(a.calls)
+
 }
 
 // liveCalls returns the registered calls.

@@ -82,7 +82,6 @@ func (a *App) Callback(ctx context.Context, r CallbackRequest) error {
 		}
 		return err
 	}
-	a.cfg.Metrics.setLive(a.LiveCalls())
 
 	ring := r.RingTimeout
 	if ring <= 0 {

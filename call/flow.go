@@ -306,7 +306,6 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		a.spawn(func() { a.hangup(ch.ID, "congestion") })
 		return
 	}
-	a.cfg.Metrics.setLive(a.LiveCalls())
 	c.do(c.routeCall)
 }
 
@@ -640,9 +639,8 @@ func (c *call) legGone(id string, cause ari.Cause) {
 func (c *call) finish() {
 	c.stopTimers()
 	c.cancel()
-	live := c.a.unregister(c, c.inbound, c.outbound, c.bridge)
+	c.a.unregister(c, c.inbound, c.outbound, c.bridge)
 	rec := c.record()
-	c.a.cfg.Metrics.setLive(live)
 	c.a.cfg.Metrics.countCall(rec.Disposition)
 	a := c.a
 	a.spawn(func() {
