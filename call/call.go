@@ -283,7 +283,6 @@ func (a *App) unregister(c *call, ids ...string) {
 			close(a.idle)
 		}
 	}
-
 }
 
 // liveCalls returns the registered calls.
