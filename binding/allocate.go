@@ -432,3 +432,21 @@ func (r *ranking) first(skip idxSet, frontier *[]int32) int32 {
 	}
 	return -1
 }
+
+// Spare returns the virtual number the allocator would give party now: an
+// active pool number party holds nothing on (by the party index), without
+// binding anything. It fails with ErrPoolExhausted when there is none.
+func (s *Service) Spare(ctx context.Context, party string) (string, error) {
+	p, err := s.parser.Parse(party)
+	if err != nil {
+		return "", fmt.Errorf("party: %w", err)
+	}
+	best, _, err := s.freeCandidates(ctx, Request{A: p, B: p}, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if best == "" {
+		return "", ErrPoolExhausted
+	}
+	return best, nil
+}

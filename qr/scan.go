@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,3 +222,51 @@ local out = {'ok'}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out
 `)
+
+// ScanPublic is Scan for the public scan page, which must not tell anyone
+// whether the number entered is the code's owner's. The owner scanning
+// their own middle-number code gets an answer shaped like any scanner's: a
+// virtual number the owner holds nothing on, the same on every scan for
+// ScanTTL, and nothing is bound (calling it from the owner's phone reaches
+// no one through this code). Every other case is Scan's.
+func (s *Service) ScanPublic(ctx context.Context, token, scanner string) (ScanResult, error) {
+	res, err := s.Scan(ctx, token, scanner)
+	var fe *reject.FieldError
+	if err == nil || !errors.As(err, &fe) || fe.Field != "scanner" || !errors.Is(err, ErrInvalid) {
+		return res, err
+	}
+	t, _ := normToken(token)
+	c, lerr := s.load(ctx, t)
+	if lerr != nil || c.Mode != MiddleNumber {
+		return res, err
+	}
+	return s.decoy(ctx, c)
+}
+
+// decoy returns the owner's stand-in scan of their own code, made once per
+// ScanTTL.
+func (s *Service) decoy(ctx context.Context, c Code) (ScanResult, error) {
+	key := scanKey(c.Token, c.owner) + ":decoy"
+	if v, err := s.rdb.Get(ctx, key).Result(); err == nil {
+		if x, exp, ok := strings.Cut(v, "|"); ok {
+			if ms, err := strconv.ParseInt(exp, 10, 64); err == nil {
+				return ScanResult{Mode: MiddleNumber, VirtualNumber: x, ExpiresAt: time.UnixMilli(ms).UTC()}, nil
+			}
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return ScanResult{}, fmt.Errorf("scan: %w", err)
+	}
+	x, err := s.bindings.Spare(ctx, c.owner)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("scan: %w", err)
+	}
+	exp := time.UnixMilli(time.Now().Add(s.cfg.ScanTTL).UnixMilli()).UTC()
+	ok, err := s.rdb.SetNX(ctx, key, x+"|"+strconv.FormatInt(exp.UnixMilli(), 10), s.cfg.ScanTTL).Result()
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("scan: %w", err)
+	}
+	if !ok { // a concurrent scan made it first
+		return s.decoy(ctx, c)
+	}
+	return ScanResult{Mode: MiddleNumber, VirtualNumber: x, ExpiresAt: exp}, nil
+}

@@ -59,7 +59,9 @@ import (
 // Codes looks up and scans QR codes. *qr.Service implements it.
 type Codes interface {
 	Get(ctx context.Context, token string) (qr.Code, error)
-	Scan(ctx context.Context, token, scanner string) (qr.ScanResult, error)
+	// ScanPublic scans without telling whether the scanner is the owner
+	// (see qr.Service.ScanPublic).
+	ScanPublic(ctx context.Context, token, scanner string) (qr.ScanResult, error)
 }
 
 // Callbacks starts callbacks. *callback.Service implements it.
@@ -316,7 +318,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request, token string) {
 		number = number[:maxNumberLen+1] // still invalid, and bounded
 	}
 	ctx := r.Context()
-	res, err := h.codes.Scan(ctx, token, number)
+	res, err := h.codes.ScanPublic(ctx, token, number)
 	if errors.Is(err, qr.ErrCallbackUnavailable) {
 		h.startCallback(w, r, token, number)
 		return
@@ -426,7 +428,8 @@ func (h *handler) scanError(w http.ResponseWriter, r *http.Request, token, numbe
 		h.reform(w, r, token, number, numberProblem(number))
 	case errors.Is(err, qr.ErrInvalid):
 		// The only scan the qr service refuses as invalid: the owner
-		// scanning their own code.
+		// scanning their own callback-mode code (a middle-number code
+		// gives the owner a stand-in answer, see qr.Service.ScanPublic).
 		h.reform(w, r, token, number, "You cannot call this code from this number. Enter another phone number.")
 	case errors.As(err, &rl) || errors.Is(err, qr.ErrRateLimited):
 		wait := time.Minute

@@ -361,22 +361,49 @@ func TestBadNumbers(t *testing.T) {
 	}
 }
 
+// TestOwnerScanningOwnCode: on a middle-number code the owner's own number
+// gets the answer any scanner gets (a page with a virtual number, the same
+// on every scan), so the page is no oracle for whose code it is; nothing is
+// bound. A callback-mode code still refuses the owner (not yet covered).
 func TestOwnerScanningOwnCode(t *testing.T) {
-	for _, mode := range []qr.Mode{qr.MiddleNumber, qr.Callback} {
-		t.Run(string(mode), func(t *testing.T) {
-			cbs := &fakeCallbacks{}
-			e := newEnv(t, 2, qr.Config{}, cbs)
-			c := e.mint(t, mode, "")
-			res := e.post(t, "/q/"+c.Token, "138 0013 8000")
-			if res.status != http.StatusUnprocessableEntity || !strings.Contains(res.body, "You cannot call this code from this number") ||
-				!strings.Contains(res.body, `<form method="post">`) {
-				t.Errorf("owner scan = %d\n%s", res.status, res.body)
-			}
-			if len(cbs.requests()) != 0 {
-				t.Errorf("owner scan started a callback")
-			}
-		})
-	}
+	t.Run("middle-number", func(t *testing.T) {
+		e := newEnv(t, 3, qr.Config{}, &fakeCallbacks{})
+		c := e.mint(t, qr.MiddleNumber, "")
+		own := e.post(t, "/q/"+c.Token, "138 0013 8000")
+		x := regexp.MustCompile(`tel:(\+[0-9]+)`).FindStringSubmatch(own.body)
+		if x == nil {
+			t.Fatalf("no number on the owner's page:\n%s", own.body)
+		}
+		// Nothing was bound: the owner calling it reaches no one (until a
+		// real scanner is bound to the owner there).
+		if r, err := e.bindings.Resolve(context.Background(), x[1], owner); err != nil || r.Action == binding.Connect {
+			t.Errorf("the owner's stand-in number routes: %+v %v", r, err)
+		}
+		other := e.post(t, "/q/"+c.Token, "139 0000 0002")
+		if own.status != other.status || own.status != http.StatusOK {
+			t.Fatalf("owner scan %d, another scanner's %d", own.status, other.status)
+		}
+		shape := regexp.MustCompile(`\+?[0-9][0-9 ]{6,}[0-9]|[0-9]{1,2}:[0-9]{2}[^<"]*|[0-9]+ minutes?`)
+		if a, b := shape.ReplaceAllString(own.body, "#"), shape.ReplaceAllString(other.body, "#"); a != b {
+			t.Fatalf("the owner's page differs from a scanner's:\n%s\n---\n%s", own.body, other.body)
+		}
+		again := e.post(t, "/q/"+c.Token, "13800138000")
+		if !strings.Contains(again.body, "tel:"+x[1]) {
+			t.Errorf("a second owner scan gave another number")
+		}
+	})
+	t.Run("callback", func(t *testing.T) {
+		cbs := &fakeCallbacks{}
+		e := newEnv(t, 2, qr.Config{}, cbs)
+		c := e.mint(t, qr.Callback, "")
+		res := e.post(t, "/q/"+c.Token, "138 0013 8000")
+		if res.status != http.StatusUnprocessableEntity || !strings.Contains(res.body, "You cannot call this code from this number") {
+			t.Errorf("owner scan = %d\n%s", res.status, res.body)
+		}
+		if len(cbs.requests()) != 0 {
+			t.Errorf("owner scan started a callback")
+		}
+	})
 }
 
 func TestRateLimits(t *testing.T) {
