@@ -104,10 +104,10 @@ func TestStandbyTakesOver(t *testing.T) {
 	m1, m2 := freeAddr(t), freeAddr(t)
 	active := startProc(t, serveArgs(c.url, sim, "privnum", "p1", m1)...)
 	waitOrFail(t, func() bool {
-		return sim.Connected("privnum") && strings.Contains(metrics(m1), `privnum_lease_held{instance="p1"} 1`)
+		return sim.Connected("privnum") && strings.Contains(metrics(m1), `privnum_lease_held{serve="p1"} 1`)
 	})
 	startProc(t, serveArgs(c.url, sim, "privnum", "p2", m2)...)
-	waitOrFail(t, func() bool { return strings.Contains(metrics(m2), `privnum_lease_held{instance="p2"} 0`) })
+	waitOrFail(t, func() bool { return strings.Contains(metrics(m2), `privnum_lease_held{serve="p2"} 0`) })
 	if resp, err := http.Get("http://" + m2 + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("standby /healthz: %v %v", resp, err)
 	}
@@ -125,7 +125,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	active.kill()
 	killed := time.Now()
 	waitOrFail(t, func() bool {
-		return sim.Connected("privnum") && strings.Contains(metrics(m2), `privnum_lease_held{instance="p2"} 1`)
+		return sim.Connected("privnum") && strings.Contains(metrics(m2), `privnum_lease_held{serve="p2"} 1`)
 	})
 	if took := time.Since(killed); took > 3*time.Second {
 		t.Errorf("standby took the application %v after the active process died; want within 3s", took)

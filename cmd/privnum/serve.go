@@ -152,7 +152,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	})
 	reg.MustRegister(failovers, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "privnum_lease_held", Help: "1 while this instance holds the lease for its Asterisk application (active), 0 while it waits (standby).",
-		ConstLabels: prometheus.Labels{"instance": sc.instance},
+		ConstLabels: prometheus.Labels{"serve": sc.instance},
 	}, func() float64 {
 		if leaseHeld.Load() {
 			return 1

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -75,6 +76,7 @@ func TestServe(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	checkDeployMetrics(t, body)
 	if resp, err := http.Get("http://" + metrics + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz: %v %v", resp, err)
 	}
@@ -266,6 +268,43 @@ func TestServeLogsNoSecrets(t *testing.T) {
 		"13800000001", "13900000002", "13700000003", "13600000004", "13500000005"} {
 		if strings.Contains(logs, s) {
 			t.Errorf("the log holds %q:\n%s", s, logs)
+		}
+	}
+}
+
+// checkDeployMetrics checks that every privnum metric the alert rules and
+// the dashboard in deploy/ use is one serve exports (body is its /metrics).
+func checkDeployMetrics(t *testing.T, body string) {
+	t.Helper()
+	files := []string{"../../deploy/prometheus/privnum-alerts.yml", "../../deploy/grafana/privnum-dashboard.json"}
+	used := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".json") {
+			var d struct {
+				Panels []struct{ Targets []struct{ Expr string } }
+			}
+			if err := json.Unmarshal(b, &d); err != nil || len(d.Panels) == 0 {
+				t.Fatalf("%s: %v", f, err)
+			}
+		}
+		for _, m := range regexp.MustCompile(`privnum_[a-z_]+`).FindAllString(string(b), -1) {
+			used[m] = true
+		}
+	}
+	if len(used) < 5 {
+		t.Fatalf("deploy files use %d metrics", len(used))
+	}
+	for m := range used {
+		base := m
+		for _, suf := range []string{"_bucket", "_count", "_sum"} {
+			base = strings.TrimSuffix(base, suf)
+		}
+		if !strings.Contains(body, "# TYPE "+base+" ") {
+			t.Errorf("deploy/ uses %s, which privnum serve does not export", m)
 		}
 	}
 }
