@@ -333,6 +333,3 @@ func (a *Asterisk) LogTail(n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// LogFile is where Asterisk's messages log is.
-func (a *Asterisk) LogFile() string { return filepath.Join(a.dir, "log", "messages.log") }

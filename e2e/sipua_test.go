@@ -38,7 +38,7 @@ type UA struct {
 }
 
 // Policy is what a UA does on its own with an INVITE to a number, before
-// the test steps in (the test can still Ring, Answer or Reject).
+// the test steps in (the test can still Ring or Answer).
 type Policy int
 
 const (
@@ -513,11 +513,6 @@ func (c *Call) Answer() {
 	c.do(func() { c.respond(200, "OK", sdp(c.ua.ip, 52000)) })
 }
 
-// Reject sends a final error response on a received call.
-func (c *Call) Reject(status int, reason string) {
-	c.do(func() { c.respond(status, reason, nil) })
-}
-
 // inDialog handles a request inside an existing dialog (or a stray one).
 func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction, status int) {
 	u.mu.Lock()
@@ -694,17 +689,6 @@ func (c *Call) Msgs() []Msg {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Msg(nil), c.msgs...)
-}
-
-// Got returns the requests with method the UA received on this call.
-func (c *Call) Got(method string) []Msg {
-	var out []Msg
-	for _, m := range c.Msgs() {
-		if m.Method == method {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // Trace is a one-line list of what the UA received on the call.

@@ -35,9 +35,6 @@ func New(rdb redis.UniversalClient, key, holder string, ttl time.Duration) *Leas
 	return &Lease{rdb: rdb, key: key, holder: holder, ttl: ttl}
 }
 
-// TTL returns how long the lease lives without renewal.
-func (l *Lease) TTL() time.Duration { return l.ttl }
-
 // Key returns the Redis key of the lease.
 func (l *Lease) Key() string { return l.key }
 

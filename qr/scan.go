@@ -45,6 +45,12 @@ const pendingTTL = 30 * time.Second
 // Config.ScanTTL; scanning again while that binding is active returns the
 // same binding. A callback code answers ErrCallbackUnavailable.
 func (s *Service) Scan(ctx context.Context, token, scanner string) (ScanResult, error) {
+	return s.scan(ctx, token, scanner, false)
+}
+
+// scan is Scan; public gives the owner of a middle-number code a stand-in
+// answer (see ScanPublic) instead of the refusal.
+func (s *Service) scan(ctx context.Context, token, scanner string, public bool) (ScanResult, error) {
 	scanner, err := s.parser.Parse(scanner)
 	if err != nil {
 		return ScanResult{}, &reject.FieldError{Field: "scanner", Err: e164.ErrInvalid}
@@ -68,6 +74,9 @@ func (s *Service) Scan(ctx context.Context, token, scanner string) (ScanResult, 
 		return ScanResult{}, err
 	}
 	if scanner == c.owner {
+		if public && c.Mode == MiddleNumber {
+			return s.decoy(ctx, c)
+		}
 		return ScanResult{}, invalid("scanner", "the scanner is the code's owner")
 	}
 	switch c.Mode {
@@ -230,17 +239,7 @@ return out
 // ScanTTL, and nothing is bound (calling it from the owner's phone reaches
 // no one through this code). Every other case is Scan's.
 func (s *Service) ScanPublic(ctx context.Context, token, scanner string) (ScanResult, error) {
-	res, err := s.Scan(ctx, token, scanner)
-	var fe *reject.FieldError
-	if err == nil || !errors.As(err, &fe) || fe.Field != "scanner" || !errors.Is(err, ErrInvalid) {
-		return res, err
-	}
-	t, _ := normToken(token)
-	c, lerr := s.load(ctx, t)
-	if lerr != nil || c.Mode != MiddleNumber {
-		return res, err
-	}
-	return s.decoy(ctx, c)
+	return s.scan(ctx, token, scanner, true)
 }
 
 // decoy returns the owner's stand-in scan of their own code, made once per

@@ -125,7 +125,8 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		return 0
 	}))
 	// Call records also go out as call.completed webhooks (delivered by privnum api).
-	calls := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}).CallRecorder(cdr.New(a.rdb, 0))
+	hooks := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log})
+	calls := hooks.CallRecorder(cdr.New(a.rdb, 0))
 	msgs := call.Messages{Endpoint: sc.msgEndpoint, ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
 	if msgs.FromTemplate == "" {
 		host := "localhost"
@@ -139,7 +140,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	}
 	app := call.New(client, a.bindings, calls, call.Config{
 		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
-		Events:      callEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log}), log},
+		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
 	})
