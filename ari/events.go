@@ -53,6 +53,16 @@ type ChannelStateChange struct {
 	Channel Channel `json:"channel"`
 }
 
+// ChannelCreated is sent when a channel is created. An application sees
+// it for the channels it originates, and for every channel of an endpoint
+// it subscribed to (POST /applications/{app}/subscription?eventSource=
+// endpoint:PJSIP/trunk-in), before the channel reaches Stasis: Channel
+// then holds the caller and the dialed extension.
+type ChannelCreated struct {
+	EventBase
+	Channel Channel `json:"channel"`
+}
+
 // ChannelDestroyed is sent when a channel is gone. Cause is the Q.850 hang-up
 // cause and the reliable outcome of a call leg: 16 normal, 17 busy, 18/19 no answer,
 // 1 unallocated, 21 rejected, 34/38/27/3/20 congestion or unavailable.
@@ -303,6 +313,8 @@ func internType(b []byte) string {
 		return "ChannelStateChange"
 	case "ChannelDestroyed":
 		return "ChannelDestroyed"
+	case "ChannelCreated":
+		return "ChannelCreated"
 	case "ChannelHangupRequest":
 		return "ChannelHangupRequest"
 	case "Dial":
@@ -390,6 +402,8 @@ func newEvent(typ string) Event {
 		return &ChannelStateChange{}
 	case "ChannelDestroyed":
 		return &ChannelDestroyed{}
+	case "ChannelCreated":
+		return &ChannelCreated{}
 	case "ChannelHangupRequest":
 		return &ChannelHangupRequest{}
 	case "Dial":

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,8 @@ type serveConfig struct {
 	metricsAddr                       string
 	instance, leaseName               string
 	leaseTTL, reclaimAfter            time.Duration
-	msgEndpoint, msgTo, msgFrom       string
+	trunks                            []string
+	msgTo, msgFrom                    string
 	msgLimit                          int
 	msgWindow                         time.Duration
 	// quiet logs only warnings and errors (the demo).
@@ -71,7 +73,12 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
 	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
-	f.StringVar(&sc.msgEndpoint, "message-endpoint", envOr("PRIVNUM_MESSAGE_ENDPOINT", "PJSIP/trunk-in"), "the inbound trunk whose text messages (SIP MESSAGE) are relayed; env PRIVNUM_MESSAGE_ENDPOINT")
+	// The old name first: registering a flag sets its variable to the
+	// flag's default.
+	f.StringSliceVar(&sc.trunks, "message-endpoint", nil, "the old name of --trunk-endpoint")
+	f.MarkDeprecated("message-endpoint", "use --trunk-endpoint")
+	f.StringSliceVar(&sc.trunks, "trunk-endpoint", strings.Split(envOr("PRIVNUM_TRUNK_ENDPOINT", envOr("PRIVNUM_MESSAGE_ENDPOINT", "PJSIP/trunk-in")), ","),
+		"the inbound trunks' endpoints (comma separated, or repeat the flag): their calls are resolved while Asterisk still runs the dialplan, and their text messages (SIP MESSAGE) are relayed; env PRIVNUM_TRUNK_ENDPOINT")
 	f.StringVar(&sc.msgTo, "message-to-template", envOr("PRIVNUM_MESSAGE_TO_TEMPLATE", ""), "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
 	f.StringVar(&sc.msgFrom, "message-from-template", envOr("PRIVNUM_MESSAGE_FROM_TEMPLATE", ""), "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
 	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
@@ -127,7 +134,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	// Call records also go out as call.completed webhooks (delivered by privnum api).
 	hooks := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log})
 	calls := hooks.CallRecorder(cdr.New(a.rdb, 0))
-	msgs := call.Messages{Endpoint: sc.msgEndpoint, ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
+	msgs := call.Messages{ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
 	if msgs.FromTemplate == "" {
 		host := "localhost"
 		if u, err := url.Parse(sc.ariURL); err == nil && u.Hostname() != "" {
@@ -139,7 +146,8 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		msgs.Limiter = ratelimit.New(a.rdb, "pn:rl:sms", sc.msgLimit, sc.msgWindow)
 	}
 	app := call.New(client, a.bindings, calls, call.Config{
-		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
+		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID,
+		Trunks: trunkList(sc.trunks), Messages: msgs,
 		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
@@ -400,4 +408,16 @@ func (e callEvents) CallEvent(ctx context.Context, ev call.CallEvent) {
 	if err != nil {
 		e.log.Warn("call event not published", "call", ev.CallID, "event", ev.Type, "err", err)
 	}
+}
+
+// trunkList drops the empty entries of --trunk-endpoint ("" turns early
+// routing and the message relay off).
+func trunkList(in []string) []string {
+	var out []string
+	for _, t := range in {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
