@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,13 +49,15 @@ func (a *app) apiCmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&ac.listen, "listen", envOr("PRIVNUM_API_LISTEN", "127.0.0.1:8080"), "address to serve the API on; env PRIVNUM_API_LISTEN")
+	f.StringVar(&ac.listen, "listen", "127.0.0.1:8080", "address to serve the API on; env PRIVNUM_API_LISTEN")
+	a.envFlag(f, "listen", "PRIVNUM_API_LISTEN")
 	f.DurationVar(&ac.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	f.Int64Var(&ac.maxBody, "max-body", 64<<10, "largest request body in bytes")
 	f.IntVar(&ac.scanIPLimit, "scan-ip-limit", scanpage.DefaultIPLimit, "requests to the QR scan page per source IP per --scan-ip-window; negative: no limit")
 	f.DurationVar(&ac.scanIPWindow, "scan-ip-window", scanpage.DefaultIPWindow, "window of --scan-ip-limit")
-	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", splitList(os.Getenv("PRIVNUM_TRUSTED_PROXIES")),
+	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", nil,
 		"reverse proxy address or CIDR whose X-Forwarded-For the scan page believes (repeatable); env PRIVNUM_TRUSTED_PROXIES (comma-separated)")
+	a.envFlag(f, "trusted-proxy", "PRIVNUM_TRUSTED_PROXIES")
 	return cmd
 }
 
@@ -71,7 +72,7 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	log := slog.New(logh)
 	hooks := webhook.NewStore(a.rdb)
 	dispatcher := webhook.NewDispatcher(hooks, webhook.Config{Logger: log})
-	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: publicBase()})
+	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: a.publicBase()})
 	if err != nil {
 		return usageError{err}
 	}
@@ -173,7 +174,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if requireDevice {
 				// Without device binding the API could never check the
 				// tokens such a key must present.
-				secret, err := deviceSecret()
+				secret, err := a.deviceSecret()
 				if err != nil {
 					return usageError{err}
 				}
@@ -251,21 +252,14 @@ func (a *app) apikeyCmd() *cobra.Command {
 	return cmd
 }
 
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.
 func parseProxies(vals []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range vals {
+		// From PRIVNUM_TRUSTED_PROXIES "a, b": a CSV list, spaces allowed.
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
 		if p, err := netip.ParsePrefix(v); err == nil {
 			out = append(out, p.Masked())
 			continue

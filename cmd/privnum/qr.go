@@ -58,7 +58,8 @@ Scanning a middle-number code gives the scanner a short-lived virtual number
 that reaches the owner.`,
 	}
 	var base string
-	cmd.PersistentFlags().StringVar(&base, "base", envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase), "public base URL the codes point under (BASE/q/TOKEN); env PRIVNUM_PUBLIC_BASE")
+	cmd.PersistentFlags().StringVar(&base, "base", defaultPublicBase, "public base URL the codes point under (BASE/q/TOKEN); env PRIVNUM_PUBLIC_BASE")
+	a.envFlag(cmd.PersistentFlags(), "base", "PRIVNUM_PUBLIC_BASE")
 	service := func() (*qr.Service, error) {
 		s, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: base})
 		if err != nil {
