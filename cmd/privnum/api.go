@@ -32,6 +32,8 @@ type apiConfig struct {
 	scanIPLimit    int
 	scanIPWindow   time.Duration
 	trustedProxies []string
+	// ari, when its URL is set, serves call recordings from Asterisk.
+	ari ariLogin
 }
 
 func (a *app) apiCmd() *cobra.Command {
@@ -58,6 +60,8 @@ func (a *app) apiCmd() *cobra.Command {
 	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", nil,
 		"reverse proxy address or CIDR whose X-Forwarded-For the scan page believes (repeatable); env PRIVNUM_TRUSTED_PROXIES (comma-separated)")
 	a.envFlag(f, "trusted-proxy", "PRIVNUM_TRUSTED_PROXIES")
+	a.ariFlags(f, &ac.ari, "")
+	f.Lookup("ari-url").Usage = "Asterisk HTTP base URL (without /ari) for GET /v1/calls/{id}/recording (empty: not served); env PRIVNUM_ARI_URL"
 	return cmd
 }
 
@@ -83,8 +87,19 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	if devices == nil {
 		log.Warn("device binding is off: " + deviceSecretEnv + " is not set; /v1/devices is not served, and scans and callbacks with keys that require a device fail (503)")
 	}
+	var recs api.RecordingService
+	if ac.ari.url != "" {
+		svc, err := a.recordings(ac.ari)
+		if err != nil {
+			return err
+		}
+		recs = svc
+	} else {
+		log.Info("call recordings are not served: no --ari-url (PRIVNUM_ARI_URL)")
+	}
 	srv, err := api.New(api.Config{
-		Redis: a.rdb, Keys: apikey.New(a.rdb),
+		Recordings: recs,
+		Redis:      a.rdb, Keys: apikey.New(a.rdb),
 		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0),
 		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
 		QR: api.NewQRService(codes), Callbacks: api.NewCallbackService(callbacks), Verifications: api.NewVerificationService(verifications), Devices: devices,

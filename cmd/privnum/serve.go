@@ -26,6 +26,7 @@ import (
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/lease"
 	"github.com/privnum/privnum/ratelimit"
+	"github.com/privnum/privnum/recording"
 	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
@@ -42,6 +43,8 @@ type serveConfig struct {
 	msgEndpoint, msgTo, msgFrom       string
 	msgLimit                          int
 	msgWindow                         time.Duration
+	// pruneAfter, when > 0, deletes recordings older than it daily.
+	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -88,6 +91,8 @@ func (a *app) serveCmd() *cobra.Command {
 	a.envFlag(f, "message-from-template", "PRIVNUM_MESSAGE_FROM_TEMPLATE")
 	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
 	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
+	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
 }
@@ -265,6 +270,11 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 			verify.FlashJobKind: verify.FlashJobs{Service: vs, Dialer: app}.Place,
 		}.Place)
 	}()
+	if sc.pruneAfter > 0 {
+		workers.Add(1)
+		pruner := recording.New(client, cdr.New(a.rdb, 0), log)
+		go func() { defer workers.Done(); pruner.RunDaily(runCtx, time.Duration(sc.pruneAfter)) }()
+	}
 	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
 	if ready != nil {
 		ready <- app
@@ -374,7 +384,7 @@ func (a *app) callsCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().Int64Var(&limit, "limit", 50, "how many records")
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, a.callRecordingCmd())
 	return cmd
 }
 
