@@ -1,6 +1,8 @@
 package arisim
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -274,6 +276,14 @@ func (s *Sim) finishRecording(rec *recording, state string) {
 	s.emit(s.recordingApps(rec), &evRecording{Type: "RecordingFinished", Timestamp: s.ts(), Recording: rec.wire()})
 	delete(s.recordings, rec.name)
 	s.doneRecordings.put(rec.name, rec.info())
+	// A finished recording is kept as a stored recording (with
+	// ifExists=overwrite, in place of the old one); a canceled one's file
+	// is deleted.
+	if state == "done" {
+		s.stored[rec.name] = &storedRecording{format: rec.format, length: rec.finished.Sub(rec.started)}
+	} else {
+		delete(s.stored, rec.name)
+	}
 	if rec.ch != nil {
 		rec.ch.recording = nil
 	} else {
@@ -285,4 +295,36 @@ func (s *Sim) finishRecording(rec *recording, state string) {
 		}
 		s.retech(rec.br)
 	}
+}
+
+// storedRecording is a finished recording; its file is made when it is
+// fetched. Guarded by Sim.mu.
+type storedRecording struct {
+	format string
+	length time.Duration
+}
+
+// recordingFile is the file of a recording of format that lasted d: for
+// wav a valid WAV file of 8 kHz 16-bit mono silence, for other formats
+// that many bytes of 8 kHz silence-like data.
+func recordingFile(format string, d time.Duration) []byte {
+	samples := int(d.Seconds()*8000) + 160
+	if format != "wav" {
+		return bytes.Repeat([]byte{0xff}, samples)
+	}
+	data := 2 * samples
+	b := make([]byte, 44+data)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+data))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], 16000)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(data))
+	return b
 }

@@ -54,6 +54,12 @@ type wirePlayback struct {
 	State        string `json:"state"`
 }
 
+// wireStoredRecording is ARI's StoredRecording.
+type wireStoredRecording struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+}
+
 type wireLiveRecording struct {
 	Name            string `json:"name"`
 	Format          string `json:"format"`

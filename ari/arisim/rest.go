@@ -54,6 +54,9 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /ari/recordings/live/{recordingName}", s.api(s.getLiveRecording))
 	mux.HandleFunc("DELETE /ari/recordings/live/{recordingName}", s.api(s.cancelRecording))
 	mux.HandleFunc("POST /ari/recordings/live/{recordingName}/stop", s.api(s.stopRecording))
+	mux.HandleFunc("GET /ari/recordings/stored", s.api(s.listStored))
+	mux.HandleFunc("GET /ari/recordings/stored/{recordingName...}", s.api(s.getStored))
+	mux.HandleFunc("DELETE /ari/recordings/stored/{recordingName...}", s.api(s.deleteStored))
 
 	mux.HandleFunc("GET /ari/playbacks/{playbackId}", s.api(s.getPlayback))
 	mux.HandleFunc("DELETE /ari/playbacks/{playbackId}", s.api(s.stopPlayback))
@@ -208,6 +211,9 @@ type reply struct {
 	status   int
 	body     any // nil: no body
 	location string
+	// file, when contentType is set, is the raw body (a recording's file).
+	file        []byte
+	contentType string
 }
 
 func errReply(status int, msg string) *reply {
@@ -240,6 +246,12 @@ func (s *Sim) api(op func(r *http.Request, p *params) *reply) http.HandlerFunc {
 		}
 		if rep.location != "" {
 			w.Header().Set("Location", rep.location)
+		}
+		if rep.contentType != "" {
+			w.Header().Set("Content-Type", rep.contentType)
+			w.WriteHeader(rep.status)
+			_, _ = w.Write(rep.file)
+			return
 		}
 		if rep.body == nil {
 			w.WriteHeader(rep.status)
@@ -795,7 +807,7 @@ func (s *Sim) newRecording(p *params) (*recording, int, *reply) {
 	if !knownFormat(format) {
 		return nil, 0, errReply(http.StatusUnprocessableEntity, "specified format is unknown on this system")
 	}
-	_, stored := s.doneRecordings.get(name)
+	stored := s.stored[name] != nil
 	if s.recordings[name] != nil || (stored && (ifExists == "" || ifExists == "fail")) {
 		return nil, 0, errReply(http.StatusConflict, fmt.Sprintf("Recording '%s' already exists and can not be overwritten", name))
 	}
@@ -861,6 +873,42 @@ func (s *Sim) cancelRecording(r *http.Request, p *params) *reply {
 		return errReply(http.StatusNotFound, "Recording not found")
 	}
 	s.finishRecording(rec, "canceled")
+	return noContent()
+}
+
+// listStored is GET /recordings/stored: the finished recordings, by name.
+func (s *Sim) listStored(r *http.Request, p *params) *reply {
+	out := make([]wireStoredRecording, 0, len(s.stored))
+	for _, k := range sortedKeys(s.stored) {
+		out = append(out, wireStoredRecording{Name: k, Format: s.stored[k].format})
+	}
+	return okReply(out)
+}
+
+// getStored is GET /recordings/stored/{name} and, for a name ending in
+// /file, GET /recordings/stored/{name}/file: the file, with the Content-Type
+// Asterisk sends (media type "audio", subtype the file extension).
+func (s *Sim) getStored(r *http.Request, p *params) *reply {
+	name := r.PathValue("recordingName")
+	if base, ok := strings.CutSuffix(name, "/file"); ok && s.stored[base] != nil {
+		st := s.stored[base]
+		return &reply{status: http.StatusOK, file: recordingFile(st.format, st.length), contentType: "audio/" + st.format}
+	}
+	st := s.stored[name]
+	if st == nil {
+		return errReply(http.StatusNotFound, "Recording not found")
+	}
+	return okReply(wireStoredRecording{Name: name, Format: st.format})
+}
+
+// deleteStored is DELETE /recordings/stored/{name}: the recording and its
+// file are gone.
+func (s *Sim) deleteStored(r *http.Request, p *params) *reply {
+	name := r.PathValue("recordingName")
+	if s.stored[name] == nil {
+		return errReply(http.StatusNotFound, "Recording not found")
+	}
+	delete(s.stored, name)
 	return noContent()
 }
 

@@ -119,8 +119,10 @@ type Sim struct {
 	history         *boundedMap[ChannelInfo]
 	donePlaybacks   *boundedMap[PlaybackInfo]
 	doneRecordings  *boundedMap[RecordingInfo]
-	stats           Stats
-	wsWG            sync.WaitGroup
+	// stored are the finished recordings (GET /recordings/stored).
+	stored map[string]*storedRecording
+	stats  Stats
+	wsWG   sync.WaitGroup
 }
 
 // New returns a simulator configured by opts; Start makes it listen.
@@ -198,6 +200,7 @@ func New(opts Options) *Sim {
 		history:         newBoundedMap[ChannelInfo](opts.HistoryLimit),
 		donePlaybacks:   newBoundedMap[PlaybackInfo](opts.HistoryLimit),
 		doneRecordings:  newBoundedMap[RecordingInfo](opts.HistoryLimit),
+		stored:          make(map[string]*storedRecording),
 	}
 }
 

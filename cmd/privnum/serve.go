@@ -27,6 +27,7 @@ import (
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/lease"
 	"github.com/privnum/privnum/ratelimit"
+	"github.com/privnum/privnum/recording"
 	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
@@ -44,6 +45,8 @@ type serveConfig struct {
 	msgTo, msgFrom                    string
 	msgLimit                          int
 	msgWindow                         time.Duration
+	// pruneAfter, when > 0, deletes recordings older than it daily.
+	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -59,30 +62,46 @@ func (a *app) serveCmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&sc.ariURL, "ari-url", envOr("PRIVNUM_ARI_URL", "http://127.0.0.1:8088"), "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
-	f.StringVar(&sc.ariUser, "ari-user", envOr("PRIVNUM_ARI_USER", "privnum"), "ARI user; env PRIVNUM_ARI_USER")
-	f.StringVar(&sc.ariPassword, "ari-password", envOr("PRIVNUM_ARI_PASSWORD", ""), "ARI password; env PRIVNUM_ARI_PASSWORD")
-	f.StringVar(&sc.app, "ari-app", envOr("PRIVNUM_ARI_APP", "privnum"), "Stasis application name; env PRIVNUM_ARI_APP")
-	f.StringVar(&sc.endpoint, "endpoint-template", envOr("PRIVNUM_ENDPOINT_TEMPLATE", "PJSIP/{number}@carrier"), "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
-	f.StringVar(&sc.callerID, "caller-id-template", envOr("PRIVNUM_CALLER_ID_TEMPLATE", "{number}"), "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
+	f.StringVar(&sc.ariURL, "ari-url", "http://127.0.0.1:8088", "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
+	a.envFlag(f, "ari-url", "PRIVNUM_ARI_URL")
+	f.StringVar(&sc.ariUser, "ari-user", "privnum", "ARI user; env PRIVNUM_ARI_USER")
+	a.envFlag(f, "ari-user", "PRIVNUM_ARI_USER")
+	f.StringVar(&sc.ariPassword, "ari-password", "", "ARI password; env PRIVNUM_ARI_PASSWORD")
+	a.envFlag(f, "ari-password", "PRIVNUM_ARI_PASSWORD")
+	f.StringVar(&sc.app, "ari-app", "privnum", "Stasis application name; env PRIVNUM_ARI_APP")
+	a.envFlag(f, "ari-app", "PRIVNUM_ARI_APP")
+	f.StringVar(&sc.endpoint, "endpoint-template", "PJSIP/{number}@carrier", "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
+	a.envFlag(f, "endpoint-template", "PRIVNUM_ENDPOINT_TEMPLATE")
+	f.StringVar(&sc.callerID, "caller-id-template", "{number}", "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
+	a.envFlag(f, "caller-id-template", "PRIVNUM_CALLER_ID_TEMPLATE")
 	f.DurationVar(&sc.ringTimeout, "ring-timeout", 30*time.Second, "how long the called party rings when the binding sets no limit")
 	f.DurationVar(&sc.drainTimeout, "drain-timeout", 5*time.Minute, "on SIGTERM, how long live calls may go on before they are cut")
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
-	f.StringVar(&sc.metricsAddr, "metrics-listen", envOr("PRIVNUM_METRICS_LISTEN", "127.0.0.1:9464"), "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
-	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
-	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
+	f.StringVar(&sc.metricsAddr, "metrics-listen", "127.0.0.1:9464", "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
+	a.envFlag(f, "metrics-listen", "PRIVNUM_METRICS_LISTEN")
+	f.StringVar(&sc.instance, "instance", defaultInstance(), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
+	a.envFlag(f, "instance", "PRIVNUM_INSTANCE")
+	f.StringVar(&sc.leaseName, "lease-name", "", "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
+	a.envFlag(f, "lease-name", "PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
 	// The old name first: registering a flag sets its variable to the
-	// flag's default.
-	f.StringSliceVar(&sc.trunks, "message-endpoint", nil, "the old name of --trunk-endpoint")
+	// flag's default. The environment is read in the same order: the new
+	// variable wins.
+	f.StringSliceVar(&sc.trunks, "message-endpoint", nil, "the old name of --trunk-endpoint; env PRIVNUM_MESSAGE_ENDPOINT")
 	f.MarkDeprecated("message-endpoint", "use --trunk-endpoint")
-	f.StringSliceVar(&sc.trunks, "trunk-endpoint", strings.Split(envOr("PRIVNUM_TRUNK_ENDPOINT", envOr("PRIVNUM_MESSAGE_ENDPOINT", "PJSIP/trunk-in")), ","),
+	f.StringSliceVar(&sc.trunks, "trunk-endpoint", []string{"PJSIP/trunk-in"},
 		"the inbound trunks' endpoints (comma separated, or repeat the flag): their calls are resolved while Asterisk still runs the dialplan, and their text messages (SIP MESSAGE) are relayed; env PRIVNUM_TRUNK_ENDPOINT")
-	f.StringVar(&sc.msgTo, "message-to-template", envOr("PRIVNUM_MESSAGE_TO_TEMPLATE", ""), "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
-	f.StringVar(&sc.msgFrom, "message-from-template", envOr("PRIVNUM_MESSAGE_FROM_TEMPLATE", ""), "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	a.envFlag(f, "message-endpoint", "PRIVNUM_MESSAGE_ENDPOINT")
+	a.envFlag(f, "trunk-endpoint", "PRIVNUM_TRUNK_ENDPOINT")
+	f.StringVar(&sc.msgTo, "message-to-template", "", "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
+	a.envFlag(f, "message-to-template", "PRIVNUM_MESSAGE_TO_TEMPLATE")
+	f.StringVar(&sc.msgFrom, "message-from-template", "", "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	a.envFlag(f, "message-from-template", "PRIVNUM_MESSAGE_FROM_TEMPLATE")
 	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
 	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
+	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
 }
@@ -261,6 +280,11 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 			verify.FlashJobKind: verify.FlashJobs{Service: vs, Dialer: app}.Place,
 		}.Place)
 	}()
+	if sc.pruneAfter > 0 {
+		workers.Add(1)
+		pruner := recording.New(client, cdr.New(a.rdb, 0), log)
+		go func() { defer workers.Done(); pruner.RunDaily(runCtx, time.Duration(sc.pruneAfter)) }()
+	}
 	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
 	if ready != nil {
 		ready <- app
@@ -370,7 +394,7 @@ func (a *app) callsCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().Int64Var(&limit, "limit", 50, "how many records")
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, a.callRecordingCmd())
 	return cmd
 }
 
