@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -155,8 +156,11 @@ func checkRedis(ctx context.Context, rdb redis.UniversalClient) []Finding {
 	case *redis.ClusterClient:
 		nodes = 0
 		var masters []*redis.Client
+		var mu sync.Mutex
 		readErr = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			masters = append(masters, m) // called at once on every master
+			mu.Lock() // called at once on every master
+			defer mu.Unlock()
+			masters = append(masters, m)
 			return nil
 		})
 		if readErr == nil {
