@@ -96,7 +96,7 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.DurationVar(&a.quarantine, "quarantine", q, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
 	pf.StringVar(&a.logLevel, "log-level", envOr("PRIVNUM_LOG_LEVEL", "info"), "debug, info, warn or error (serve and api); no level logs a secret or a real number; env PRIVNUM_LOG_LEVEL")
 	pf.StringVar(&a.durability, "durability", envOr("PRIVNUM_DURABILITY", "off"), "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
-	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd())
+	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.doctorCmd(), a.versionCmd())
 	return root
 }
 
