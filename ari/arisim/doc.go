@@ -46,6 +46,13 @@
 //   - The privacy oracle: every identity a channel's far party is sent (the
 //     From of the INVITE, connected-line updates as P-Asserted-Identity) is
 //     recorded; see IdentitiesSeen and IdentitiesSeenBy.
+//   - Configuration reads (a configuration check's, as in the doctor-reads
+//     trace): GET /asterisk/modules[/{name}] lists Asterisk 22.10.1's
+//     modules, GET /asterisk/config/dynamic/res_pjsip/endpoint|aor/{id}
+//     every attribute of a trunk's endpoint and AOR (404 for an unknown
+//     id), GET /endpoints[/PJSIP[/{name}]] the trunks and their states.
+//     Tests change them with SetModule, SetEndpointOption, SetAOROption,
+//     RemoveAOR and SetContactReachable.
 //   - One WebSocket per application: a second one replaces the first, which
 //     gets ApplicationReplaced and no further events (it is not closed, as
 //     in the trace). While no WebSocket is up, events are dropped and the

@@ -21,6 +21,9 @@ func (s *Sim) Handler() http.Handler {
 
 	mux.HandleFunc("GET /ari/asterisk/info", s.api(s.getInfo))
 	mux.HandleFunc("GET /ari/asterisk/ping", s.api(s.ping))
+	mux.HandleFunc("GET /ari/asterisk/modules", s.api(s.listModules))
+	mux.HandleFunc("GET /ari/asterisk/modules/{moduleName}", s.api(s.getModule))
+	mux.HandleFunc("GET /ari/asterisk/config/dynamic/{configClass}/{objectType}/{id}", s.api(s.getDynamicConfig))
 
 	mux.HandleFunc("GET /ari/channels", s.api(s.listChannels))
 	mux.HandleFunc("POST /ari/channels", s.api(s.originate))
@@ -64,6 +67,9 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /ari/applications", s.api(s.listApplications))
 	mux.HandleFunc("GET /ari/applications/{applicationName}", s.api(s.getApplication))
 	mux.HandleFunc("POST /ari/applications/{applicationName}/subscription", s.api(s.subscribe))
+	mux.HandleFunc("GET /ari/endpoints", s.api(s.listEndpoints))
+	mux.HandleFunc("GET /ari/endpoints/{tech}", s.api(s.listEndpoints))
+	mux.HandleFunc("GET /ari/endpoints/{tech}/{resource}", s.api(s.getEndpoint))
 	mux.HandleFunc("PUT /ari/endpoints/sendMessage", s.api(s.sendMessage))
 	mux.HandleFunc("PUT /ari/endpoints/{tech}/{resource}/sendMessage", s.api(s.sendMessageToEndpoint))
 

@@ -110,10 +110,12 @@ type Sim struct {
 	replaced map[string]int
 	// msgContexts holds the trunks' message_context; endpointSubs the
 	// endpoints each application subscribed to; sent the messages sent.
-	msgContexts     map[string]string
-	endpointSubs    map[string]map[string]bool
-	sent            []SentMessage
-	trunks          map[string]string
+	msgContexts  map[string]string
+	endpointSubs map[string]map[string]bool
+	sent         []SentMessage
+	trunks       map[string]string
+	// cfg is what a configuration check reads (config.go).
+	cfg             pjsipConfig
 	rules           []endpointRule
 	defaultBehavior Behavior
 	history         *boundedMap[ChannelInfo]
@@ -196,6 +198,7 @@ func New(opts Options) *Sim {
 		msgContexts:     make(map[string]string),
 		endpointSubs:    make(map[string]map[string]bool),
 		trunks:          trunks,
+		cfg:             newPJSIPConfig(),
 		defaultBehavior: def,
 		history:         newBoundedMap[ChannelInfo](opts.HistoryLimit),
 		donePlaybacks:   newBoundedMap[PlaybackInfo](opts.HistoryLimit),

@@ -148,7 +148,7 @@ func (a *app) rootCmd() *cobra.Command {
 	a.envFlag(pf, "log-level", "PRIVNUM_LOG_LEVEL")
 	pf.StringVar(&a.durability, "durability", "off", "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
 	a.envFlag(pf, "durability", "PRIVNUM_DURABILITY")
-	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd())
+	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd(), a.doctorCmd())
 	return root
 }
 

@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/privnum/privnum/ari"
+	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/cdr"
@@ -45,6 +47,7 @@ type serveConfig struct {
 	msgTo, msgFrom                    string
 	msgLimit                          int
 	msgWindow                         time.Duration
+	headroomEvery                     time.Duration
 	// pruneAfter, when > 0, deletes recordings older than it daily.
 	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
@@ -62,16 +65,7 @@ func (a *app) serveCmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&sc.ariURL, "ari-url", "http://127.0.0.1:8088", "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
-	a.envFlag(f, "ari-url", "PRIVNUM_ARI_URL")
-	f.StringVar(&sc.ariUser, "ari-user", "privnum", "ARI user; env PRIVNUM_ARI_USER")
-	a.envFlag(f, "ari-user", "PRIVNUM_ARI_USER")
-	f.StringVar(&sc.ariPassword, "ari-password", "", "ARI password; env PRIVNUM_ARI_PASSWORD")
-	a.envFlag(f, "ari-password", "PRIVNUM_ARI_PASSWORD")
-	f.StringVar(&sc.app, "ari-app", "privnum", "Stasis application name; env PRIVNUM_ARI_APP")
-	a.envFlag(f, "ari-app", "PRIVNUM_ARI_APP")
-	f.StringVar(&sc.endpoint, "endpoint-template", "PJSIP/{number}@carrier", "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
-	a.envFlag(f, "endpoint-template", "PRIVNUM_ENDPOINT_TEMPLATE")
+	a.addAsteriskFlags(f, &sc)
 	f.StringVar(&sc.callerID, "caller-id-template", "{number}", "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
 	a.envFlag(f, "caller-id-template", "PRIVNUM_CALLER_ID_TEMPLATE")
 	f.DurationVar(&sc.ringTimeout, "ring-timeout", 30*time.Second, "how long the called party rings when the binding sets no limit")
@@ -85,6 +79,30 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.leaseName, "lease-name", "", "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
 	a.envFlag(f, "lease-name", "PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
+	f.StringVar(&sc.msgFrom, "message-from-template", "", "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	a.envFlag(f, "message-from-template", "PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
+	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
+	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	f.DurationVar(&sc.headroomEvery, "headroom-every", time.Minute, "how often the privnum_pool_headroom gauge is computed from the party index (0: never)")
+	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
+	return cmd
+}
+
+// addAsteriskFlags registers the flags that say which Asterisk, application
+// and trunks serve works with (doctor checks the same ones).
+func (a *app) addAsteriskFlags(f *pflag.FlagSet, sc *serveConfig) {
+	f.StringVar(&sc.ariURL, "ari-url", "http://127.0.0.1:8088", "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
+	a.envFlag(f, "ari-url", "PRIVNUM_ARI_URL")
+	f.StringVar(&sc.ariUser, "ari-user", "privnum", "ARI user; env PRIVNUM_ARI_USER")
+	a.envFlag(f, "ari-user", "PRIVNUM_ARI_USER")
+	f.StringVar(&sc.ariPassword, "ari-password", "", "ARI password; env PRIVNUM_ARI_PASSWORD")
+	a.envFlag(f, "ari-password", "PRIVNUM_ARI_PASSWORD")
+	f.StringVar(&sc.app, "ari-app", "privnum", "Stasis application name; env PRIVNUM_ARI_APP")
+	a.envFlag(f, "ari-app", "PRIVNUM_ARI_APP")
+	f.StringVar(&sc.endpoint, "endpoint-template", "PJSIP/{number}@carrier", "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
+	a.envFlag(f, "endpoint-template", "PRIVNUM_ENDPOINT_TEMPLATE")
 	// The old name first: registering a flag sets its variable to the
 	// flag's default. The environment is read in the same order: the new
 	// variable wins.
@@ -96,14 +114,6 @@ func (a *app) serveCmd() *cobra.Command {
 	a.envFlag(f, "trunk-endpoint", "PRIVNUM_TRUNK_ENDPOINT")
 	f.StringVar(&sc.msgTo, "message-to-template", "", "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
 	a.envFlag(f, "message-to-template", "PRIVNUM_MESSAGE_TO_TEMPLATE")
-	f.StringVar(&sc.msgFrom, "message-from-template", "", "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
-	a.envFlag(f, "message-from-template", "PRIVNUM_MESSAGE_FROM_TEMPLATE")
-	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
-	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
-	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
-	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
-	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
-	return cmd
 }
 
 func defaultInstance() string {
@@ -187,6 +197,29 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		}
 		return 0
 	}))
+	if sc.headroomEvery > 0 {
+		headroom := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "privnum_pool_headroom",
+			Help: `Active pool numbers the busiest party does not hold yet, per area tag ("(untagged)": numbers without one; "(all)": the whole pool, 0 means that party's next binding fails with pool exhausted).`,
+		}, []string{"area"})
+		reg.MustRegister(headroom)
+		// The first reading is taken before /metrics is served.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		updateHeadroom(fctx, a.bindings, headroom, log)
+		cancel()
+		go func() {
+			t := time.NewTicker(sc.headroomEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					updateHeadroom(ctx, a.bindings, headroom, log)
+				}
+			}
+		}()
+	}
 	if sc.leaseTTL > 0 {
 		ls = lease.New(a.rdb, sc.leaseKey(), sc.instance, sc.leaseTTL)
 	}
@@ -317,6 +350,29 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	<-runErr
 	log.Info("stopped")
 	return nil
+}
+
+// updateHeadroom sets the privnum_pool_headroom gauge from a forecast.
+func updateHeadroom(ctx context.Context, svc *binding.Service, g *prometheus.GaugeVec, log *slog.Logger) {
+	f, err := svc.Forecast(ctx)
+	if err != nil {
+		log.Warn("pool headroom not updated", "err", err)
+		return
+	}
+	g.Reset() // areas that left the pool
+	for _, a := range f.Areas {
+		g.WithLabelValues(areaLabel(a.Area)).Set(float64(a.Headroom))
+	}
+	g.WithLabelValues("(all)").Set(float64(f.Total.Headroom))
+}
+
+// areaLabel is an area tag as a label value; area tags never hold
+// parentheses, so "(untagged)" and "(all)" cannot clash with one.
+func areaLabel(area string) string {
+	if area == "" {
+		return "(untagged)"
+	}
+	return area
 }
 
 // Warm connections: a call's path from StasisStart to the originate
