@@ -67,6 +67,8 @@ type channel struct {
 	identities   []Identity
 	playbacks    []*playback // the first one is playing
 	recording    *recording
+	dtmfReceived string // digits the far party sent, reported
+	dtmfSent     string // digits POST /dtmf played to the far party
 	destroyed    bool
 	hangupCause  int
 	hangupBy     HangupParty
