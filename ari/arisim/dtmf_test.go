@@ -320,3 +320,45 @@ func TestPlaybackMediaList(t *testing.T) {
 		t.Errorf("cancelled playback\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestTraceReplayDTMF replays answer-play-hangup with the caller keying
+// "1#" right after the answer, the events spliced in as dtmf_end_to_json
+// would write them on that channel: a synthetic trace, since no recorded
+// one holds DTMF, that also checks the replay can play a trace that will.
+func TestTraceReplayDTMF(t *testing.T) {
+	t.Parallel()
+	entries := loadTrace(t, "answer-play-hangup")
+	var out []traceEntry
+	for _, e := range entries {
+		out = append(out, e)
+		if e.Kind != "event" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(e.Data, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] != "ChannelStateChange" {
+			continue
+		}
+		for _, d := range []string{"1", "#"} {
+			b, err := json.Marshal(map[string]any{"type": "ChannelDtmfReceived", "timestamp": m["timestamp"],
+				"digit": d, "duration_ms": 120, "channel": m["channel"],
+				"asterisk_id": m["asterisk_id"], "application": m["application"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, traceEntry{Kind: "event", Data: b})
+		}
+	}
+	if len(out) != len(entries)+2 {
+		t.Fatalf("spliced %d events, want 2", len(out)-len(entries))
+	}
+	sim := newSim(t, arisim.Options{TimeScale: 0.01, PlaybackDuration: 300 * time.Millisecond})
+	r := newReplay(t, sim, dialWS(t, sim, testApp))
+	r.run(out)
+	r.noExtraEvents(50 * time.Millisecond)
+	if ci, _ := sim.Channel(r.ids["1795413866.10"]); ci.DTMFReceived != "1#" {
+		t.Errorf("caller keyed %q", ci.DTMFReceived)
+	}
+}
