@@ -191,7 +191,9 @@ func TestClientOnSimulator(t *testing.T) {
 	if err := client.SendDTMF(ctx, id, ari.DTMFRequest{Digits: "12", Between: 10 * time.Millisecond, Duration: 10 * time.Millisecond}); err != nil {
 		t.Errorf("SendDTMF to the answered caller: %v", err)
 	}
-	if err := sim.WaitFor(ctx, func(s *arisim.Sim) bool { ci, _ := s.Channel(id); return ci.DTMFSent == "12" }); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sim.WaitFor(wctx, func(s *arisim.Sim) bool { ci, _ := s.Channel(id); return ci.DTMFSent == "12" }); err != nil {
 		t.Error(err)
 	}
 

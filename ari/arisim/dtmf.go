@@ -60,21 +60,22 @@ func (s *Sim) SendDTMF(channelID, digits string, gap time.Duration) error {
 	if ch.state != stateUp && !(ch.dir == dirInbound && ch.earlyMedia) {
 		return fmt.Errorf("arisim: send DTMF to %s: no media yet (state %s): %w", channelID, ch.state, ErrInvalidState)
 	}
-	held := s.opts.DTMFDuration
-	at := held
-	for _, d := range digits {
-		digit := string(d)
-		s.afterCh(ch, at, func() { s.dtmfReceived(ch, digit, held) })
-		at += gap + held
-	}
+	s.pressKeys(ch, digits, s.opts.DTMFDuration, gap, s.opts.DTMFDuration)
 	return nil
 }
 
-// dtmfReceived publishes the end of a digit the channel received.
-func (s *Sim) dtmfReceived(ch *channel, digit string, held time.Duration) {
-	ch.dtmfReceived += digit
-	s.emit(s.chanApps(ch), &evDtmf{Type: "ChannelDtmfReceived", Timestamp: s.ts(), Digit: digit,
-		DurationMs: int(held / time.Millisecond), Channel: s.snap(ch)})
+// pressKeys reports digits[0] after wait, then the rest one after the other,
+// each timer set by the previous one so that timers firing close together
+// cannot reorder them.
+func (s *Sim) pressKeys(ch *channel, digits string, held, gap, wait time.Duration) {
+	s.afterCh(ch, wait, func() {
+		ch.dtmfReceived += digits[:1]
+		s.emit(s.chanApps(ch), &evDtmf{Type: "ChannelDtmfReceived", Timestamp: s.ts(), Digit: digits[:1],
+			DurationMs: int(held / time.Millisecond), Channel: s.snap(ch)})
+		if len(digits) > 1 {
+			s.pressKeys(ch, digits[1:], held, gap, gap+held)
+		}
+	})
 }
 
 // sendDTMF is POST /channels/{id}/dtmf (ast_ari_channels_send_dtmf): 400
@@ -102,25 +103,39 @@ func (s *Sim) sendDTMF(r *http.Request, p *params) *reply {
 	if duration == 0 {
 		duration = 100 * time.Millisecond // ast_senddigit_external's default
 	}
-	at := ms("before", 0)
+	// Each digit's end is a step after the pause before it; the steps run
+	// one after the other, as ast_dtmf_stream does.
+	type step struct {
+		after time.Duration
+		digit string
+	}
+	var steps []step
+	pause := ms("before", 0)
 	for _, c := range p.str("dtmf") {
 		switch {
 		case c == 'w':
-			at += 500 * time.Millisecond
+			pause += 500 * time.Millisecond
 		case c == 'W':
-			at += time.Second
+			pause += time.Second
 		case c == 'f' || c == 'F':
-			at += between
+			pause += between
 		case strings.ContainsRune(validDTMF, c) || strings.ContainsRune("abcd", c):
-			digit := strings.ToUpper(string(c))
-			at += duration
-			s.afterCh(ch, at, func() {
-				if ch.state == stateUp || ch.earlyMedia { // else no media carries it
-					ch.dtmfSent += digit
-				}
-			})
-			at += between
+			steps = append(steps, step{pause + duration, strings.ToUpper(string(c))})
+			pause = between
 		}
 	}
+	var run func(i int)
+	run = func(i int) {
+		if i == len(steps) {
+			return
+		}
+		s.afterCh(ch, steps[i].after, func() {
+			if ch.state == stateUp || ch.earlyMedia { // else no media carries it
+				ch.dtmfSent += steps[i].digit
+			}
+			run(i + 1)
+		})
+	}
+	run(0)
 	return noContent()
 }
