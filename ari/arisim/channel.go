@@ -67,6 +67,8 @@ type channel struct {
 	identities   []Identity
 	playbacks    []*playback // the first one is playing
 	recording    *recording
+	dtmfReceived string // digits the far party sent, reported
+	dtmfSent     string // digits POST /dtmf played to the far party
 	destroyed    bool
 	hangupCause  int
 	hangupBy     HangupParty
@@ -191,7 +193,7 @@ func (s *Sim) enterStasis(ch *channel, app, appArgs string) bool {
 		return false
 	}
 	ch.appName, ch.appData = "Stasis", stasisData(app, appArgs)
-	if ch.dir == dirCreate || len(ch.subs) > 0 {
+	if ch.dir == dirCreate || (ch.dir == dirInbound && len(ch.subs) > 0) {
 		s.emit(s.chanApps(ch), &evDialplan{Type: "ChannelDialplan", Timestamp: s.ts(), DialplanApp: ch.appName, DialplanAppData: ch.appData, Channel: s.snap(ch)})
 	}
 	s.varset(ch, "STASISSTATUS", "")

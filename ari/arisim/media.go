@@ -11,8 +11,10 @@ import (
 type playback struct {
 	id       string
 	media    []string
+	index    int // the media playing (res_stasis_playback's media_index)
 	lang     string
-	state    string // queued, playing, done
+	state    string // queued, playing, continuing, done
+	canceled bool   // stopped while queued: it reports done when its turn comes
 	ch       *channel
 	br       *bridge
 	timer    *time.Timer
@@ -34,13 +36,19 @@ func (pb *playback) targetURI() string {
 	return "bridge:" + pb.br.id
 }
 
+// wire is stasis_app_playback_to_json: the media playing and, unless it is
+// the last one, the next (also in the final event of a playback stopped
+// before its last media).
 func (pb *playback) wire() wirePlayback {
 	w := wirePlayback{ID: pb.id, TargetURI: pb.targetURI(), Language: pb.lang, State: pb.state}
-	if len(pb.media) > 0 {
-		w.MediaURI = pb.media[0]
+	if pb.canceled {
+		w.State = "done" // state_to_string(STASIS_PLAYBACK_STATE_CANCELED)
 	}
-	if len(pb.media) > 1 && pb.state != "done" {
-		w.NextMediaURI = pb.media[1]
+	if pb.index < len(pb.media) {
+		w.MediaURI = pb.media[pb.index]
+	}
+	if pb.index+1 < len(pb.media) {
+		w.NextMediaURI = pb.media[pb.index+1]
 	}
 	return w
 }
@@ -53,21 +61,16 @@ func (s *Sim) playbackApps(pb *playback) []string {
 	return pb.br.subs
 }
 
-// mediaDuration is how long the media list plays; ok is false for media
+// mediaDuration is how long one media URI plays; ok is false for media
 // that play until stopped (tones).
-func (s *Sim) mediaDuration(media []string) (time.Duration, bool) {
-	var total time.Duration
-	for _, m := range media {
-		if d, ok := s.opts.MediaDurations[m]; ok {
-			total += d
-			continue
-		}
-		if strings.HasPrefix(m, "tone:") {
-			return 0, false
-		}
-		total += s.opts.PlaybackDuration
+func (s *Sim) mediaDuration(m string) (time.Duration, bool) {
+	if d, ok := s.opts.MediaDurations[m]; ok {
+		return d, true
 	}
-	return total, true
+	if strings.HasPrefix(m, "tone:") {
+		return 0, false
+	}
+	return s.opts.PlaybackDuration, true
 }
 
 // queuePlayback adds a playback to its target and starts it when nothing
@@ -93,17 +96,42 @@ func (s *Sim) queuePlayback(pb *playback) {
 	}
 }
 
+// startPlayback starts a playback's turn on its target. One stopped while
+// queued reports done at once (playback_first_update on a canceled
+// playback).
 func (s *Sim) startPlayback(pb *playback) {
-	pb.state = "playing"
 	pb.started = s.now()
-	s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackStarted", Timestamp: s.ts(), Playback: pb.wire()})
-	if d, ok := s.mediaDuration(pb.media); ok {
-		pb.timer = s.afterFunc(d, func() {
-			if pb.state == "playing" {
-				s.finishPlayback(pb, "done")
-			}
-		})
+	if pb.canceled {
+		s.finishPlayback(pb, "done")
+		return
 	}
+	s.playMedia(pb)
+}
+
+// playMedia plays pb.media[pb.index]: PlaybackStarted, then after the
+// media's length PlaybackContinuing and the next media, or PlaybackFinished
+// after the last one.
+func (s *Sim) playMedia(pb *playback) {
+	pb.state = "playing"
+	s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackStarted", Timestamp: s.ts(), Playback: pb.wire()})
+	d, ok := s.mediaDuration(pb.media[pb.index])
+	if !ok {
+		return // a tone: until stopped
+	}
+	pb.timer = s.afterFunc(d, func() {
+		if pb.state != "playing" {
+			return
+		}
+		pb.timer = nil
+		if pb.index+1 >= len(pb.media) {
+			s.finishPlayback(pb, "done")
+			return
+		}
+		pb.state = "continuing"
+		s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackContinuing", Timestamp: s.ts(), Playback: pb.wire()})
+		pb.index++
+		s.playMedia(pb)
+	})
 }
 
 // finishPlayback ends a playback (completed, stopped, or its target gone)

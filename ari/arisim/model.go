@@ -201,6 +201,16 @@ type evDialplan struct {
 	evTail
 }
 
+// evDtmf is ChannelDtmfReceived, in dtmf_end_to_json's order.
+type evDtmf struct {
+	Type       string      `json:"type"`
+	Timestamp  string      `json:"timestamp"`
+	Digit      string      `json:"digit"`
+	DurationMs int         `json:"duration_ms"`
+	Channel    wireChannel `json:"channel"`
+	evTail
+}
+
 // evApp is ApplicationReplaced.
 type evApp struct {
 	Type      string `json:"type"`

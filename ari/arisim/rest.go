@@ -36,6 +36,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("DELETE /ari/channels/{channelId}/ring", s.api(s.ringStop))
 	mux.HandleFunc("POST /ari/channels/{channelId}/progress", s.api(s.progress))
 	mux.HandleFunc("POST /ari/channels/{channelId}/dial", s.api(s.dial))
+	mux.HandleFunc("POST /ari/channels/{channelId}/dtmf", s.api(s.sendDTMF))
 	mux.HandleFunc("POST /ari/channels/{channelId}/play", s.api(s.playChannel))
 	mux.HandleFunc("POST /ari/channels/{channelId}/play/{playbackId}", s.api(s.playChannel))
 	mux.HandleFunc("POST /ari/channels/{channelId}/record", s.api(s.recordChannel))
@@ -781,6 +782,12 @@ func (s *Sim) stopPlayback(r *http.Request, p *params) *reply {
 	pb := s.playbacks[r.PathValue("playbackId")]
 	if pb == nil {
 		return errReply(http.StatusNotFound, "Playback not found")
+	}
+	if pb.state == "queued" {
+		// playback_cancel: no event now, PlaybackFinished (done) when its
+		// turn comes.
+		pb.canceled = true
+		return noContent()
 	}
 	s.finishPlayback(pb, "done")
 	return noContent()

@@ -66,6 +66,9 @@ type Options struct {
 	PlaybackDuration time.Duration
 	// MediaDurations overrides PlaybackDuration per media URI.
 	MediaDurations map[string]time.Duration
+	// DTMFDuration is how long the far party holds each key it presses
+	// with SendDTMF, reported as duration_ms; default 120 ms.
+	DTMFDuration time.Duration
 	// HistoryLimit bounds the destroyed channels (and finished playbacks and
 	// recordings) kept for inspection; default 10000.
 	HistoryLimit int
@@ -152,6 +155,9 @@ func New(opts Options) *Sim {
 	}
 	if opts.PlaybackDuration <= 0 {
 		opts.PlaybackDuration = 300 * time.Millisecond
+	}
+	if opts.DTMFDuration <= 0 {
+		opts.DTMFDuration = 120 * time.Millisecond
 	}
 	if opts.HistoryLimit <= 0 {
 		opts.HistoryLimit = 10000
