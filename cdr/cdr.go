@@ -231,11 +231,20 @@ func (s *Store) RecordingsEndedBefore(ctx context.Context, t time.Time, n int64)
 	return out, nil
 }
 
+// PrunedMarkTTL is how long the mark of a pruned recording is kept: the
+// index of a recording that is gone does not grow forever.
+const PrunedMarkTTL = 400 * 24 * time.Hour
+
 // MarkPruned records that the call's recording was deleted at t, and takes
 // it off the list RecordingsEndedBefore reads. Marking again keeps the
-// first time.
+// first time. The mark itself goes after PrunedMarkTTL.
 func (s *Store) MarkPruned(ctx context.Context, callID string, t time.Time) error {
-	if err := s.rdb.HSetNX(ctx, recKey(callID), "pruned_at", t.UnixMilli()).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, recKey(callID), "pruned_at", t.UnixMilli())
+		p.Expire(ctx, recKey(callID), PrunedMarkTTL)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("mark recording of call %s pruned: %w", callID, err)
 	}
 	if err := s.rdb.ZRem(ctx, recsKey, callID).Err(); err != nil {

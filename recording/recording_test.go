@@ -46,7 +46,8 @@ func recorded(t *testing.T, recs map[string]string) (*arisim.Sim, *ari.Client) {
 func TestOpenAndPrune(t *testing.T) {
 	ctx := context.Background()
 	sim, client := recorded(t, map[string]string{"privnum-old": "wav", "privnum-new": "gsm"})
-	calls := cdr.New(redistest.Client(t), 0)
+	rdb := redistest.Client(t)
+	calls := cdr.New(rdb, 0)
 	now := time.Now()
 	for _, r := range []cdr.Record{
 		{CallID: "old", Recording: "privnum-old", Start: now.Add(-20 * 24 * time.Hour), End: now.Add(-20 * 24 * time.Hour), Disposition: cdr.Answered},
@@ -110,6 +111,10 @@ func TestOpenAndPrune(t *testing.T) {
 	}
 	if ref, _ := calls.Recording(ctx, "old"); first == nil || !ref.PrunedAt.Equal(*first) {
 		t.Errorf("mark moved: %v, first %v", ref.PrunedAt, first)
+	}
+	// The mark of a recording that is gone does not stay forever.
+	if ttl := rdb.TTL(ctx, "pn:rec:{old}").Val(); ttl <= 0 || ttl > cdr.PrunedMarkTTL {
+		t.Errorf("pruned mark TTL %v, want (0, %v]", ttl, cdr.PrunedMarkTTL)
 	}
 
 	// A recording deleted behind privnum's back is marked, counted missing.
