@@ -87,7 +87,8 @@ func (c *Client) DeleteStoredRecording(ctx context.Context, name string) error {
 // StoredRecordingFile opens the file of a stored recording (GET
 // /recordings/stored/{name}/file). The caller reads the body and closes
 // it. ErrNotFound when there is no such recording; a *Error with status 403
-// when Asterisk cannot open the file.
+// when Asterisk cannot open the file. Only ctx bounds the download (not the
+// client's request timeout).
 func (c *Client) StoredRecordingFile(ctx context.Context, name string) (io.ReadCloser, error) {
 	const method = http.MethodGet
 	path := storedPath(name, "/file")
@@ -99,7 +100,11 @@ func (c *Client) StoredRecordingFile(ctx context.Context, name string) (io.ReadC
 		return nil, fmt.Errorf("ari: %s %s: %w", method, path, err)
 	}
 	req.Header["Authorization"] = []string{c.auth}
-	resp, err := c.cfg.HTTPClient.Do(req)
+	// The client's whole-request timeout would cut a long recording off
+	// mid-stream: the download is bounded by ctx alone.
+	dl := *c.cfg.HTTPClient
+	dl.Timeout = 0
+	resp, err := dl.Do(req)
 	if err != nil {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
