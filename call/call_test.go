@@ -57,6 +57,9 @@ type harness struct {
 	// noTrunks starts the next App without trunk subscriptions (calls are
 	// resolved at StasisStart only).
 	noTrunks bool
+	// handler, when set, stands between the ARI client and the App (to
+	// hold events back, say).
+	handler func(ari.Handler) ari.Handler
 	// router, when set, stands between the App and the binding service.
 	router func(call.Router) call.Router
 	// logTo, when set, receives the next App's log at debug level (else
@@ -128,7 +131,11 @@ func (h *harness) start() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		client.Run(ctx, h.app)
+		var hd ari.Handler = h.app
+		if h.handler != nil {
+			hd = h.handler(hd)
+		}
+		client.Run(ctx, hd)
 	}()
 	h.stop = func() {
 		cancel()

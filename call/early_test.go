@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/ari/arisim"
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
@@ -168,4 +169,53 @@ func TestEarlyRouteCleanup(t *testing.T) {
 			t.Errorf("%d early routes left", n)
 		}
 	})
+}
+
+// slowDial delivers the hidden legs' Dial events late, as a switch busy
+// sending the INVITE would.
+type slowDial struct {
+	ari.Handler
+	j     *journal
+	delay time.Duration
+}
+
+func (s slowDial) HandleEvent(ev ari.Event) {
+	if d, ok := ev.(*ari.Dial); ok && strings.HasPrefix(d.Peer.ID, "privnum-") {
+		time.Sleep(s.delay)
+		s.j.note("event Dial %s %s", d.Peer.ID, d.DialStatus)
+	}
+	s.Handler.HandleEvent(ev)
+}
+
+// TestCallerPreparedWhenTheSwitchDials: the caller's leg is made to ring
+// (and its identity hidden) when Asterisk reports the hidden leg dialing,
+// not while it is still sending the INVITE; and if no report comes, soon
+// after anyway.
+func TestCallerPreparedWhenTheSwitchDials(t *testing.T) {
+	h := newHarness(t)
+	h.handler = func(a ari.Handler) ari.Handler { return slowDial{Handler: a, j: h.journal, delay: 20 * time.Millisecond} }
+	h.stop()
+	h.start()
+	h.bind(binding.Options{})
+	h.sim.SetEndpoint(bNum, arisim.Answer(200*time.Millisecond))
+	in := h.dial(aNum)
+	out := h.bridgedLeg(in, bNum)
+	if !h.channel(in).Rang {
+		t.Error("the caller never heard ringing")
+	}
+	lines := h.journal.all()
+	dial, ring := -1, -1
+	for i, l := range lines {
+		if dial < 0 && strings.Contains(l, "event Dial "+out.ID) {
+			dial = i
+		}
+		if ring < 0 && strings.Contains(l, "ring "+in) {
+			ring = i
+		}
+	}
+	if dial < 0 || ring < 0 || ring < dial {
+		t.Errorf("the caller was rung before the switch reported dialing (dial at %d, ring at %d):\n%s", dial, ring, strings.Join(lines, "\n"))
+	}
+	h.sim.HangupFromPeer(in, 16)
+	h.waitDestroyed(out.ID)
 }

@@ -60,6 +60,11 @@ type call struct {
 	recording     string
 	maxTimer      *time.Timer
 	guardTimer    *time.Timer
+	// prepared: the caller's leg was made to ring and its identity hidden
+	// (prepareCaller); prepTimer does it if Asterisk does not report the
+	// hidden leg dialing in time.
+	prepared  bool
+	prepTimer *time.Timer
 
 	// callback marks a call privnum placed to both parties; report
 	// receives its state changes, in order, from the owner.
@@ -104,6 +109,9 @@ func (c *call) tail(req func(ctx context.Context) error, then func(error)) {
 }
 
 func (c *call) stopTimers() {
+	if c.prepTimer != nil {
+		c.prepTimer.Stop()
+	}
 	if c.maxTimer != nil {
 		c.maxTimer.Stop()
 	}
@@ -226,9 +234,15 @@ func (a *App) HandleEvent(ev ari.Event) {
 		}
 		a.strayLeg(e.Channel.ID)
 	case *ari.Dial:
-		if id := e.Peer.ID; ringingState(e.DialStatus) {
-			a.toCall(id, func(c *call) { c.calleeRinging(id) })
-		}
+		id := e.Peer.ID
+		a.toCall(id, func(c *call) {
+			if id == c.outbound {
+				c.prepareCaller()
+			}
+			if ringingState(e.DialStatus) {
+				c.calleeRinging(id)
+			}
+		})
 		a.strayLeg(e.Peer.ID)
 	case *ari.PlaybackFinished:
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
@@ -393,26 +407,50 @@ func (c *call) originated(err error) {
 		c.legGone(c.outbound, ari.CauseCongestion)
 		return
 	}
-	if c.callback {
-		return // the first party was dialed with the virtual number already
+	if c.callback || c.prepared {
+		return
 	}
-	// The caller hears ringing; its own channel shows the virtual number
-	// both as connected line and as caller ID, so that no identity exchange
-	// can carry the real number to the other side.
+	c.prepTimer = c.after(prepareAfter, c.prepareCaller)
+}
+
+// prepareAfter is how long after the originate request the caller's leg is
+// prepared (prepareCaller) if Asterisk has not reported dialing by then.
+const prepareAfter = 50 * time.Millisecond
+
+// prepareCaller makes the caller hear ringing, and shows the virtual number
+// on the caller's own channel both as connected line and as caller ID, so
+// that no identity exchange can carry the real number to the other side.
+// It runs when Asterisk reports the hidden leg dialing (its first Dial
+// event), not as soon as the originate request returns: these requests
+// would compete with the switch sending the hidden leg's INVITE.
+func (c *call) prepareCaller() {
+	if c.prepared || c.callback || c.phase != ringing {
+		return
+	}
+	c.prepared = true
+	if c.prepTimer != nil {
+		c.prepTimer.Stop()
+	}
 	in, x := c.inbound, expand(c.a.cfg.CallerIDTemplate, c.x)
 	c.async(func(ctx context.Context) error {
 		if err := c.a.sw.Ring(ctx, in); err != nil {
 			return err
 		}
-		if err := c.a.sw.SetVar(ctx, in, "CONNECTEDLINE(num)", x); err != nil {
-			return err
-		}
-		return c.a.sw.SetVar(ctx, in, "CALLERID(num)", x)
+		return c.hideIdentity(ctx, in, x)
 	}, func(err error) {
 		if err != nil && !gone(err) {
 			c.a.log.Warn("preparing caller leg", "call", c.id, "err", err)
 		}
 	})
+}
+
+// hideIdentity sets the virtual number x as the connected line and the
+// caller ID of the caller's channel.
+func (c *call) hideIdentity(ctx context.Context, in, x string) error {
+	if err := c.a.sw.SetVar(ctx, in, "CONNECTEDLINE(num)", x); err != nil {
+		return err
+	}
+	return c.a.sw.SetVar(ctx, in, "CALLERID(num)", x)
 }
 
 // reject refuses a call: an announcement for no or an expired binding, a
@@ -459,6 +497,21 @@ func (c *call) calleeAnswered() {
 	name := c.bridgeName()
 	in, out, bridge := c.inbound, c.outbound, c.bridge
 	answer := func(ctx context.Context) error { return c.a.sw.Answer(ctx, in) }
+	if !c.prepared && !c.callback {
+		// Answered before Asterisk reported dialing: no ringing, but the
+		// caller's identity is hidden before the legs meet.
+		c.prepared = true
+		if c.prepTimer != nil {
+			c.prepTimer.Stop()
+		}
+		x := expand(c.a.cfg.CallerIDTemplate, c.x)
+		answer = func(ctx context.Context) error {
+			if err := c.hideIdentity(ctx, in, x); err != nil {
+				return err
+			}
+			return c.a.sw.Answer(ctx, in)
+		}
+	}
 	if c.callback {
 		// The first party is up and hears the prompt: stop it.
 		prompt := c.playbackID("prompt")

@@ -65,3 +65,15 @@ func (j *journal) Originate(ctx context.Context, r ari.OriginateRequest) (ari.Ch
 	j.note("originate %s originator=%s: %v", r.ChannelID, r.Originator, err)
 	return ch, err
 }
+
+func (j *journal) Ring(ctx context.Context, id string) error {
+	j.note("ring %s", id)
+	return j.Switch.Ring(ctx, id)
+}
+
+// lines returns the noted lines.
+func (j *journal) all() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.lines...)
+}
