@@ -612,31 +612,52 @@ func roundTripEnv(t *testing.T, n int) (*Service, *roundTrips) {
 	return New(rdb, p, benchParser, Config{Quarantine: time.Hour}), rt
 }
 
-// TestResolveIsOneRoundTrip pins Resolve at a single command: HGETALL of
-// the caller's route on X, whether the call connects or is rejected.
+// TestResolveIsOneRoundTrip pins Resolve at a single command, the resolve
+// script (EVALSHA), in every mode, whether the call connects or is
+// rejected, including an AXN stranger's call that records the last caller
+// and the owner's reply that reads it, and an AXG membership check.
 func TestResolveIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	svc, rt := roundTripEnv(t, 4)
+	grp := fakeGroups{"drivers": {"+8613600000001"}}
+	svc.cfg.Groups = grp
 	bd, err := svc.Create(ctx, Request{A: "+8613800000001", B: "+8613900000001", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ caller, want string }{
-		{bd.A, bd.B},
-		{bd.B, bd.A},
-		{"+8613700000009", ""},
+	axn, err := svc.Create(ctx, Request{Mode: AXN, A: "+8613800000002", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	axg, err := svc.Create(ctx, Request{Mode: AXG, A: "+8613800000003", Group: "drivers", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script is loaded on first use (NOSCRIPT, then EVAL): not counted.
+	if _, err := svc.Resolve(ctx, bd.X, bd.A); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ x, caller, want string }{
+		{bd.X, bd.A, bd.B},
+		{bd.X, bd.B, bd.A},
+		{bd.X, "+8613700000009", ""},
+		{axn.X, axn.A, ""},               // no last caller yet
+		{axn.X, "+8613700000009", axn.A}, // a stranger reaches A and becomes the last caller
+		{axn.X, axn.A, "+8613700000009"}, // A replies to them
+		{axg.X, "+8613600000001", axg.A}, // a member
+		{axg.X, "+8613700000009", ""},    // not a member
 	} {
 		var r Route
 		trips := rt.count(func() {
-			if r, err = svc.Resolve(ctx, bd.X, tc.caller); err != nil {
+			if r, err = svc.Resolve(ctx, tc.x, tc.caller); err != nil {
 				t.Fatal(err)
 			}
 		})
 		if r.Target != tc.want {
-			t.Fatalf("Resolve(%s, %s) = %+v; want target %q", bd.X, tc.caller, r, tc.want)
+			t.Fatalf("Resolve(%s, %s) = %+v; want target %q", tc.x, tc.caller, r, tc.want)
 		}
-		if len(trips) != 1 || len(trips[0]) != 1 || trips[0][0] != "hgetall" {
-			t.Errorf("Resolve(%s, %s) made round trips %v; want exactly [[hgetall]]", bd.X, tc.caller, trips)
+		if len(trips) != 1 || len(trips[0]) != 1 || trips[0][0] != "evalsha" {
+			t.Errorf("Resolve(%s, %s) made round trips %v; want exactly [[evalsha]]", tc.x, tc.caller, trips)
 		}
 	}
 }

@@ -352,7 +352,7 @@ func (c *call) dialSecond(r binding.Route) {
 	req := ari.OriginateRequest{
 		Endpoint:   expand(c.a.cfg.EndpointTemplate, r.Target),
 		ChannelID:  c.outbound,
-		CallerID:   expand(c.a.cfg.CallerIDTemplate, r.X),
+		CallerID:   expand(c.a.cfg.CallerIDTemplate, callerID(r)),
 		Timeout:    ring,
 		App:        c.a.cfg.Application,
 		AppArgs:    outboundTag + "," + c.id,
@@ -363,6 +363,16 @@ func (c *call) dialSecond(r binding.Route) {
 		_, err := sw.Originate(ctx, req)
 		return err
 	}, c.originated)
+}
+
+// callerID is the number the hidden party is shown: the route's caller ID
+// (X, or the caller's own number with a show-caller binding), X when the
+// route names none.
+func callerID(r binding.Route) string {
+	if r.CallerID != "" {
+		return r.CallerID
+	}
+	return r.X
 }
 
 // originated continues once Asterisk answered the originate request.
