@@ -45,7 +45,9 @@ func TestModeRouting(t *testing.T) {
 		target   string
 		callerID string // "" means X
 	}
-	connect := func(target, callerID string) want { return want{action: binding.Connect, target: target, callerID: callerID} }
+	connect := func(target, callerID string) want {
+		return want{action: binding.Connect, target: target, callerID: callerID}
+	}
 	refuse := func(reason string) want { return want{action: binding.Reject, reason: reason} }
 	steps := []struct {
 		name    string
