@@ -114,7 +114,7 @@ return 'ok'
 //
 // KEYS: 1 number, 2 mode record, 3 route A, 4 route B, 5 binding,
 // 6 active set, 7 members copy, 8 last caller.
-// ARGV: 1 now ms, 2 expiry ms, 3 quarantine ms, 4 id, 5 a, 6 b (” for
+// ARGV: 1 now ms, 2 expiry ms, 3 quarantine ms, 4 id, 5 a, 6 b (empty for
 // none), 7 x, 8 mode, 9 record, 10 max duration s, 11 ring timeout s,
 // 12 order id, 13 area, 14 show caller (0/1), 15 group, 16 group version,
 // 17... members.
