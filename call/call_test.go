@@ -54,6 +54,8 @@ type harness struct {
 	messages call.Messages
 	// events receives the App's call events.
 	events *eventLog
+	// announcements configures the next start's announcements.
+	announcements call.Announcements
 	// logTo, when set, receives the next App's log at debug level (else
 	// warnings go to stderr).
 	logTo io.Writer
@@ -104,7 +106,7 @@ func (h *harness) start() {
 		logger = slog.New(slog.NewTextHandler(h.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages, Events: h.events,
+		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages, Events: h.events, Announcements: h.announcements,
 		Logger: logger, Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
