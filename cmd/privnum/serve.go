@@ -36,6 +36,7 @@ type serveConfig struct {
 	endpoint, callerID                string
 	ringTimeout, drainTimeout         time.Duration
 	noBinding, expired                string
+	notInGroup, noLastCaller          string
 	metricsAddr                       string
 	instance, leaseName               string
 	leaseTTL, reclaimAfter            time.Duration
@@ -67,6 +68,8 @@ func (a *app) serveCmd() *cobra.Command {
 	f.DurationVar(&sc.drainTimeout, "drain-timeout", 5*time.Minute, "on SIGTERM, how long live calls may go on before they are cut")
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
+	f.StringVar(&sc.notInGroup, "announce-not-in-group", "sound:ss-noservice", "media played to a caller outside an axg binding's group")
+	f.StringVar(&sc.noLastCaller, "announce-no-last-caller", "sound:vm-nobodyavail", "media played to the owner of an axn or axg binding without a fixed B when nobody called within --reply-window")
 	f.StringVar(&sc.metricsAddr, "metrics-listen", envOr("PRIVNUM_METRICS_LISTEN", "127.0.0.1:9464"), "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
 	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
 	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
@@ -142,7 +145,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
 		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
-		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
+		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired, NotInGroup: sc.notInGroup, NoLastCaller: sc.noLastCaller},
 	})
 	defer app.Close()
 
