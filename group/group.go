@@ -317,14 +317,17 @@ func (s *Service) users(ctx context.Context, name string) ([]string, error) {
 }
 
 // Members returns a group's members and version (binding.Groups). An
-// unknown group is a field error naming "group".
+// unknown group is a field error naming "group" that wraps both
+// binding.ErrInvalid and ErrNotFound.
 func (s *Service) Members(ctx context.Context, name string) ([]string, int64, error) {
 	if err := CheckName(name); err != nil {
 		return nil, 0, &reject.FieldError{Field: "group", Reason: "a group name is 1 to 64 letters, digits, '-' or '_'", Err: binding.ErrInvalid}
 	}
 	g, err := s.Get(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return nil, 0, &reject.FieldError{Field: "group", Reason: "no group named " + name, Err: ErrNotFound}
+		// The binding request is what is invalid: its group field names
+		// no group.
+		return nil, 0, fmt.Errorf("%w: %w", &reject.FieldError{Field: "group", Reason: "no group named " + name, Err: binding.ErrInvalid}, ErrNotFound)
 	}
 	if err != nil {
 		return nil, 0, err
