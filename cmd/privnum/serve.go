@@ -384,6 +384,9 @@ func printCalls(a *app, recs []cdr.Record) {
 		if r.Reason != "" {
 			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
 		}
+		if r.Mode != "" {
+			fmt.Fprintf(a.stdout, "  [%s]", r.Mode)
+		}
 		fmt.Fprintln(a.stdout)
 	}
 }
