@@ -367,6 +367,75 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveModes measures Service.Resolve on AXN and AXG bindings
+// (1024 of each, on a pool of 2048 numbers), with benchClients parallel
+// clients: a stranger calling an AXN number (which also records them as
+// the last caller), the owner replying to the last caller, and a member of
+// a 1,000-member group calling an AXG number. Each is one round trip (see
+// TestResolveIsOneRoundTrip); the CPU per resolve compares with
+// BenchmarkResolve's AXB figure.
+func BenchmarkResolveModes(b *testing.B) {
+	members := make([]string, 1000)
+	for i := range members {
+		members[i] = fmt.Sprintf("+86136%08d", i)
+	}
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			const n = 1024
+			e := startTarget(b, mode).env(b, 2*n+1, Config{Quarantine: time.Hour, Groups: FakeGroups{"g": members}})
+			ctx := context.Background()
+			var axn, axg []Binding
+			for i := range int64(n) {
+				a, _ := benchParties(i)
+				bd, err := e.svc.Create(ctx, Request{Mode: AXN, A: a, TTL: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				axn = append(axn, bd)
+				_, o := benchParties(i)
+				if bd, err = e.svc.Create(ctx, Request{Mode: AXG, A: o, Group: "g", TTL: time.Hour}); err != nil {
+					b.Fatal(err)
+				}
+				axg = append(axg, bd)
+			}
+			for _, kind := range []string{"axn-stranger", "axn-owner-reply", "axg-member"} {
+				b.Run(kind, func(b *testing.B) {
+					var next atomic.Int64
+					setBenchParallelism(b)
+					b.ReportAllocs()
+					cpu := startCPU(b, e.rdb)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := next.Add(1)
+							var bd Binding
+							var caller string
+							switch kind {
+							case "axn-stranger":
+								bd, caller = axn[i%n], fmt.Sprintf("+86135%08d", i%1_000_000)
+							case "axn-owner-reply":
+								bd = axn[i%n]
+								caller = bd.A
+							default:
+								bd, caller = axg[i%n], members[i%int64(len(members))]
+							}
+							r, err := e.svc.Resolve(ctx, bd.X, caller)
+							if err != nil || (r.Action != Connect && r.Reason != ReasonNoLastCaller) {
+								b.Errorf("Resolve(%s, %s) = %+v, %v", bd.X, caller, r, err)
+								return
+							}
+						}
+					})
+					b.StopTimer()
+					self, rcpu := cpu.stop(b)
+					reportRate(b, "resolves/s")
+					reportCPU(b, "", self, rcpu, b.N)
+				})
+			}
+		})
+	}
+}
+
 // BenchmarkCreateCold measures a new Service's first Create on a pool of
 // 100,000 numbers: reading the pool snapshot and ranking it (what a
 // process does at start and after every pool change), then the create.
