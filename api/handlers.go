@@ -414,7 +414,7 @@ func (s *Server) resolve(ctx context.Context, rq *request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	r, err := s.cfg.Bindings.Resolve(ctx, x, caller)
+	r, err := s.cfg.Bindings.Peek(ctx, x, caller)
 	if err != nil {
 		return reply{}, err
 	}

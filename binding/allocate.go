@@ -117,12 +117,22 @@ func (c *candidates) fixAXB(i int32) {
 	}
 }
 
+// sweepEvery is the least time between two sweeps: holds that end close
+// together are given back in one pass.
+const sweepEvery = time.Second
+
 // sweep gives the numbers whose exclusive hold ended back to the AXB
-// rankings; c.mu must be held. It scans the pool, once per hold that ends.
+// rankings; c.mu must be held. It scans the pool, at most once per
+// sweepEvery.
 func (c *candidates) sweep(nowMs int64) {
 	if c.sweepAt == 0 || nowMs < c.sweepAt {
 		return
 	}
+	defer func() {
+		if c.sweepAt != 0 {
+			c.sweepAt = max(c.sweepAt, nowMs+sweepEvery.Milliseconds())
+		}
+	}()
 	c.sweepAt = 0
 	for i, l := range c.loads {
 		if l != heldLoad {

@@ -681,10 +681,13 @@ func roundTripEnv(t *testing.T, n int) (*Service, *roundTrips) {
 	return New(rdb, p, benchParser, Config{Quarantine: time.Hour}), rt
 }
 
-// TestResolveIsOneRoundTrip pins Resolve at a single command, the resolve
-// script (EVALSHA), in every mode, whether the call connects or is
-// rejected, including an AXN stranger's call that records the last caller
-// and the owner's reply that reads it, and an AXG membership check.
+// TestResolveIsOneRoundTrip pins Resolve's round trips: an AXB call is
+// one HGETALL of the caller's route, as before modes, whether it connects
+// or is rejected; an AXN or AXG call is one run of the resolve script
+// (EVALSHA) once the process has seen the number, including a stranger's
+// call that records the last caller and the owner's reply that reads it,
+// and an AXG membership check. A stranger on an AXB number costs two (the
+// route, then the script finds no mode record).
 func TestResolveIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	svc, rt := roundTripEnv(t, 4)
@@ -702,19 +705,26 @@ func TestResolveIsOneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The script is loaded on first use (NOSCRIPT, then EVAL): not counted.
-	if _, err := svc.Resolve(ctx, bd.X, bd.A); err != nil {
-		t.Fatal(err)
+	// The first call on each number loads the script (NOSCRIPT, then
+	// EVAL) and teaches the service which numbers have a mode record: not
+	// counted.
+	for _, x := range []string{bd.X, axn.X, axg.X} {
+		if _, err := svc.Peek(ctx, x, "+8613700000001"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, tc := range []struct{ x, caller, want string }{
-		{bd.X, bd.A, bd.B},
-		{bd.X, bd.B, bd.A},
-		{bd.X, "+8613700000009", ""},
-		{axn.X, axn.A, ""},               // no last caller yet
-		{axn.X, "+8613700000009", axn.A}, // a stranger reaches A and becomes the last caller
-		{axn.X, axn.A, "+8613700000009"}, // A replies to them
-		{axg.X, "+8613600000001", axg.A}, // a member
-		{axg.X, "+8613700000009", ""},    // not a member
+	for _, tc := range []struct {
+		x, caller, want string
+		trips           string
+	}{
+		{bd.X, bd.A, bd.B, "[[hgetall]]"},
+		{bd.X, bd.B, bd.A, "[[hgetall]]"},
+		{bd.X, "+8613700000009", "", "[[hgetall] [evalsha]]"},
+		{axn.X, axn.A, "", "[[evalsha]]"},               // no last caller yet
+		{axn.X, "+8613700000009", axn.A, "[[evalsha]]"}, // a stranger reaches A and becomes the last caller
+		{axn.X, axn.A, "+8613700000009", "[[evalsha]]"}, // A replies to them
+		{axg.X, "+8613600000001", axg.A, "[[evalsha]]"}, // a member
+		{axg.X, "+8613700000009", "", "[[evalsha]]"},    // not a member
 	} {
 		var r Route
 		trips := rt.count(func() {
@@ -725,8 +735,16 @@ func TestResolveIsOneRoundTrip(t *testing.T) {
 		if r.Target != tc.want {
 			t.Fatalf("Resolve(%s, %s) = %+v; want target %q", tc.x, tc.caller, r, tc.want)
 		}
-		if len(trips) != 1 || len(trips[0]) != 1 || trips[0][0] != "evalsha" {
-			t.Errorf("Resolve(%s, %s) made round trips %v; want exactly [[evalsha]]", tc.x, tc.caller, trips)
+		if got := fmt.Sprint(trips); got != tc.trips {
+			t.Errorf("Resolve(%s, %s) made round trips %s; want %s", tc.x, tc.caller, got, tc.trips)
+		}
+	}
+	// A process that has not seen the AXN number yet: the route read, then
+	// the script; from then on the script alone.
+	cold := New(svc.rdb, svc.pool, svc.parser, svc.cfg)
+	for _, want := range []string{"[[hgetall] [evalsha]]", "[[evalsha]]"} {
+		if got := fmt.Sprint(rt.count(func() { cold.Resolve(ctx, axn.X, "+8613700000008") })); got != want {
+			t.Errorf("cold process, AXN stranger: round trips %s; want %s", got, want)
 		}
 	}
 }

@@ -187,6 +187,8 @@ type Service struct {
 	parser e164.Parser
 	cfg    Config
 	cache  candidates
+	// modal remembers the numbers held by a mode with a mode record.
+	modal modalSet
 	// ap, when set, carries Create's commands (see Config.AutoPipeline).
 	ap *redis.AutoPipeliner
 }

@@ -109,6 +109,28 @@ func TestModeRouting(t *testing.T) {
 	}
 }
 
+// TestPeekRecordsNothing: Peek answers like Resolve but leaves the last
+// caller alone.
+func TestPeekRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	e := modeEnv(t, time.Hour, nil, xs(1)...)
+	b, err := e.svc.Create(ctx, binding.Request{Mode: binding.AXN, A: party(1), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := e.svc.Peek(ctx, b.X, party(2)); r.Action != binding.Connect || r.Target != party(1) {
+		t.Fatalf("Peek for a stranger: %+v", r)
+	}
+	if r, _ := e.svc.Resolve(ctx, b.X, party(1)); r.Reason != binding.ReasonNoLastCaller {
+		t.Fatalf("owner after a Peek: %+v; want no last caller", r)
+	}
+	e.svc.Resolve(ctx, b.X, party(3))
+	e.svc.Peek(ctx, b.X, party(2))
+	if r, _ := e.svc.Resolve(ctx, b.X, party(1)); r.Target != party(3) {
+		t.Fatalf("owner: %+v; want the last caller who called, not the one peeked", r)
+	}
+}
+
 // TestReplyWindow: the owner reaches the last caller only within the
 // reply window.
 func TestReplyWindow(t *testing.T) {

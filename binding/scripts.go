@@ -204,7 +204,8 @@ return 'ok'
 // the owner (AXN, an AXG member) becomes the last caller.
 //
 // KEYS: 1 route of the caller, 2 mode record, 3 last caller, 4 members copy.
-// ARGV: 1 now ms, 2 caller, 3 reply window ms.
+// ARGV: 1 now ms, 2 caller, 3 reply window ms, 4 record the last caller
+// (1) or only answer (0).
 // Returns a flat field/value list ({} for nothing on X).
 var resolveScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
@@ -239,7 +240,7 @@ if h['mode'] == 'axg' then
   m[#m + 1] = tostring(member)
   if member == 0 then return m end
 end
-if h['mode'] == 'axn' or h['mode'] == 'axg' then
+if ARGV[4] == '1' and (h['mode'] == 'axn' or h['mode'] == 'axg') then
   redis.call('HSET', KEYS[3], 'n', ARGV[2], 't', ARGV[1])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end

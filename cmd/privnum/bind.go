@@ -177,7 +177,7 @@ func (a *app) routeCmd() *cobra.Command {
 		Short: "Show what a call from --caller to virtual number --x would do",
 		Args:  exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
-			r, err := a.bindings.Resolve(cmd.Context(), x, caller)
+			r, err := a.bindings.Peek(cmd.Context(), x, caller)
 			if err != nil {
 				return err
 			}

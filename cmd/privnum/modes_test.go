@@ -29,8 +29,9 @@ func TestCLIModes(t *testing.T) {
 	if r.Action != "connect" || r.Target != "+8613800000001" || r.Mode != "axn" {
 		t.Fatalf("stranger's route = %+v", r)
 	}
+	// route only asks: the stranger did not become the last caller.
 	c.json(&r, "route", "--x", b.X, "--caller", "13800000001")
-	if r.Action != "connect" || r.Target != "+8613700000009" {
+	if r.Action != "reject" || r.Reason != "no_last_caller" {
 		t.Fatalf("owner's route = %+v", r)
 	}
 
