@@ -20,6 +20,7 @@
 //	POST   /v1/orders/{id}/complete          orders    order.Complete
 //	POST   /v1/orders/{id}/cancel            orders    order.Cancel
 //	GET    /v1/calls?limit=N                 calls     cdr.List
+//	GET    /v1/calls/{id}/recording          calls     (Config.Recordings)     the file, streamed from Asterisk
 //	GET    /v1/webhooks                      webhooks  (Config.Webhooks set)
 //	POST   /v1/webhooks                      webhooks                    Idempotency-Key
 //	GET    /v1/webhooks/{id}                 webhooks

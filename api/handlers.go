@@ -13,6 +13,7 @@ import (
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/recording"
 	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/webhook"
 )
@@ -533,6 +534,21 @@ func (s *Server) listCalls(ctx context.Context, rq *request) (reply, error) {
 		recs = []cdr.Record{}
 	}
 	return reply{status: http.StatusOK, body: callList{recs}}, nil
+}
+
+// RecordingService opens call recordings; recording.Service implements
+// it.
+type RecordingService interface {
+	Open(ctx context.Context, callID string) (recording.File, error)
+}
+
+// getRecording streams a call's recording from Asterisk.
+func (s *Server) getRecording(ctx context.Context, rq *request) (reply, error) {
+	f, err := s.cfg.Recordings.Open(ctx, rq.PathValue("id"))
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{status: http.StatusOK, file: &fileBody{contentType: f.ContentType, body: f.Body}}, nil
 }
 
 // --- webhooks ---

@@ -133,6 +133,7 @@ func newFlowEnv(t *testing.T, vcfg verify.Config, mod ...func(*Config)) *env {
 		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: e.qr, Groups: groups,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 	}
+	e.cfg.Recordings = fakeRecordings{"c-rec": {format: "wav", data: "RIFF\x00\x00\x00\x00WAVE"}}
 	e.flows = newFlows(t, &e.cfg, e.qr, vcfg)
 	e.flows.wire(&e.cfg)
 	for _, m := range mod {

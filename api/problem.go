@@ -15,6 +15,7 @@ import (
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/qr"
+	"github.com/privnum/privnum/recording"
 	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
@@ -82,44 +83,45 @@ type kind struct {
 
 // Problem types. The slugs are part of the API: openapi.json lists them.
 var (
-	kMalformed       = kind{"malformed-request", "Malformed request", http.StatusBadRequest}
-	kUnknownField    = kind{"unknown-field", "Unknown field in request body", http.StatusBadRequest}
-	kBadIdemKey      = kind{"invalid-idempotency-key", "Invalid Idempotency-Key header", http.StatusBadRequest}
-	kUnauthorized    = kind{"unauthorized", "Missing or invalid API key", http.StatusUnauthorized}
-	kForbidden       = kind{"insufficient-scope", "API key lacks the required scope", http.StatusForbidden}
-	kNumberNotFound  = kind{"number-not-found", "Number not in the pool", http.StatusNotFound}
-	kBindingMissing  = kind{"binding-not-found", "Binding not found", http.StatusNotFound}
-	kOrderNotFound   = kind{"order-not-found", "Order not found", http.StatusNotFound}
-	kWebhookMissing  = kind{"webhook-not-found", "Webhook not found", http.StatusNotFound}
-	kQRNotFound      = kind{"qr-code-not-found", "QR code not found", http.StatusNotFound}
-	kCallbackMissing = kind{"callback-not-found", "Callback not found", http.StatusNotFound}
-	kCodeUnknown     = kind{"callback-code-unknown", "Unknown identification code", http.StatusNotFound}
-	kVerifMissing    = kind{"verification-not-found", "Verification not found", http.StatusNotFound}
-	kGroupMissing    = kind{"group-not-found", "Group not found", http.StatusNotFound}
-	kGroupExists     = kind{"group-exists", "A group with this name exists", http.StatusConflict}
-	kGroupInUse      = kind{"group-in-use", "Bindings use the group", http.StatusConflict}
-	kDeviceRejected  = kind{"device-rejected", "Device not trusted for this number", http.StatusForbidden}
-	kPoolExhausted   = kind{"pool-exhausted", "Pool exhausted", http.StatusConflict}
-	kNumberUnavail   = kind{"number-unavailable", "Virtual number unavailable", http.StatusConflict}
-	kPartyBusy       = kind{"party-busy", "Party already bound on this virtual number", http.StatusConflict}
-	kBindingEnded    = kind{"binding-ended", "Binding has ended", http.StatusConflict}
-	kOrderConflict   = kind{"order-conflict", "Order exists with different parties", http.StatusConflict}
-	kOrderClosed     = kind{"order-closed", "Order is closed", http.StatusConflict}
-	kVerifFailed     = kind{"verification-failed", "Verification failed: the flash call was not placed", http.StatusConflict}
-	kQRRevoked       = kind{"qr-code-revoked", "QR code revoked", http.StatusGone}
-	kVerifExpired    = kind{"verification-expired", "Verification expired", http.StatusGone}
-	kVerifLocked     = kind{"verification-locked", "Verification locked: no checks left", http.StatusLocked}
-	kVerifMismatch   = kind{"verification-mismatch", "Reported number does not match", http.StatusUnprocessableEntity}
-	kRateLimited     = kind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
-	kQRMode          = kind{"qr-mode-unavailable", "QR code mode not available", http.StatusNotImplemented}
-	kIdemInFlight    = kind{"idempotency-key-in-use", "A request with this Idempotency-Key is in progress", http.StatusConflict}
-	kTooLarge        = kind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
-	kMediaType       = kind{"unsupported-media-type", "Unsupported Content-Type", http.StatusUnsupportedMediaType}
-	kInvalidNumber   = kind{"invalid-number", "Invalid phone number", http.StatusUnprocessableEntity}
-	kInvalidField    = kind{"invalid-field", "Invalid field value", http.StatusUnprocessableEntity}
-	kIdemReused      = kind{"idempotency-key-reused", "Idempotency-Key reused with a different request", http.StatusUnprocessableEntity}
-	kInternal        = kind{"internal-error", "Internal server error", http.StatusInternalServerError}
-	kUnavailable     = kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}
+	kMalformed        = kind{"malformed-request", "Malformed request", http.StatusBadRequest}
+	kUnknownField     = kind{"unknown-field", "Unknown field in request body", http.StatusBadRequest}
+	kBadIdemKey       = kind{"invalid-idempotency-key", "Invalid Idempotency-Key header", http.StatusBadRequest}
+	kUnauthorized     = kind{"unauthorized", "Missing or invalid API key", http.StatusUnauthorized}
+	kForbidden        = kind{"insufficient-scope", "API key lacks the required scope", http.StatusForbidden}
+	kNumberNotFound   = kind{"number-not-found", "Number not in the pool", http.StatusNotFound}
+	kBindingMissing   = kind{"binding-not-found", "Binding not found", http.StatusNotFound}
+	kOrderNotFound    = kind{"order-not-found", "Order not found", http.StatusNotFound}
+	kWebhookMissing   = kind{"webhook-not-found", "Webhook not found", http.StatusNotFound}
+	kQRNotFound       = kind{"qr-code-not-found", "QR code not found", http.StatusNotFound}
+	kCallbackMissing  = kind{"callback-not-found", "Callback not found", http.StatusNotFound}
+	kCodeUnknown      = kind{"callback-code-unknown", "Unknown identification code", http.StatusNotFound}
+	kVerifMissing     = kind{"verification-not-found", "Verification not found", http.StatusNotFound}
+	kRecordingMissing = kind{"recording-not-found", "Recording not found", http.StatusNotFound}
+	kGroupMissing     = kind{"group-not-found", "Group not found", http.StatusNotFound}
+	kGroupExists      = kind{"group-exists", "A group with this name exists", http.StatusConflict}
+	kGroupInUse       = kind{"group-in-use", "Bindings use the group", http.StatusConflict}
+	kDeviceRejected   = kind{"device-rejected", "Device not trusted for this number", http.StatusForbidden}
+	kPoolExhausted    = kind{"pool-exhausted", "Pool exhausted", http.StatusConflict}
+	kNumberUnavail    = kind{"number-unavailable", "Virtual number unavailable", http.StatusConflict}
+	kPartyBusy        = kind{"party-busy", "Party already bound on this virtual number", http.StatusConflict}
+	kBindingEnded     = kind{"binding-ended", "Binding has ended", http.StatusConflict}
+	kOrderConflict    = kind{"order-conflict", "Order exists with different parties", http.StatusConflict}
+	kOrderClosed      = kind{"order-closed", "Order is closed", http.StatusConflict}
+	kVerifFailed      = kind{"verification-failed", "Verification failed: the flash call was not placed", http.StatusConflict}
+	kQRRevoked        = kind{"qr-code-revoked", "QR code revoked", http.StatusGone}
+	kVerifExpired     = kind{"verification-expired", "Verification expired", http.StatusGone}
+	kVerifLocked      = kind{"verification-locked", "Verification locked: no checks left", http.StatusLocked}
+	kVerifMismatch    = kind{"verification-mismatch", "Reported number does not match", http.StatusUnprocessableEntity}
+	kRateLimited      = kind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
+	kQRMode           = kind{"qr-mode-unavailable", "QR code mode not available", http.StatusNotImplemented}
+	kIdemInFlight     = kind{"idempotency-key-in-use", "A request with this Idempotency-Key is in progress", http.StatusConflict}
+	kTooLarge         = kind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
+	kMediaType        = kind{"unsupported-media-type", "Unsupported Content-Type", http.StatusUnsupportedMediaType}
+	kInvalidNumber    = kind{"invalid-number", "Invalid phone number", http.StatusUnprocessableEntity}
+	kInvalidField     = kind{"invalid-field", "Invalid field value", http.StatusUnprocessableEntity}
+	kIdemReused       = kind{"idempotency-key-reused", "Idempotency-Key reused with a different request", http.StatusUnprocessableEntity}
+	kInternal         = kind{"internal-error", "Internal server error", http.StatusInternalServerError}
+	kUnavailable      = kind{"unavailable", "Service unavailable", http.StatusServiceUnavailable}
 	// kNotFound and kMethod are plain HTTP problems: type about:blank.
 	kNotFound = kind{"", "Not Found", http.StatusNotFound}
 	kMethod   = kind{"", "Method Not Allowed", http.StatusMethodNotAllowed}
@@ -259,6 +261,8 @@ func kindOf(err error) (kind, bool) {
 		{verify.ErrPoolExhausted, kPoolExhausted},
 		{verify.ErrInvalid, kInvalidField},
 		{device.ErrInvalid, kInvalidField},
+		{recording.ErrNoRecording, kRecordingMissing},
+		{recording.ErrPruned, kRecordingMissing},
 	} {
 		if errors.Is(err, m.err) {
 			return m.k, true

@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -55,14 +57,94 @@ func decode(body []byte, dst any) error {
 		return nil // an optional body that was not sent
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonProblem(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return problem(kMalformed, "unexpected data after the JSON object")
 	}
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return jsonProblem(err)
+	}
+	if name := unknownField(doc, reflect.TypeOf(dst), ""); name != "" {
+		return fieldProblem(kUnknownField, name, fmt.Sprintf("unknown field %q: see the request schema in /openapi.json", name))
+	}
 	return nil
+}
+
+// unknownField returns the path (a.b) of the first member of doc, a decoded
+// JSON value, that type t does not have, matched as encoding/json matches
+// names; "" when every member is known.
+func unknownField(doc any, t reflect.Type, prefix string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := doc.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return "" // a map, or an interface: every key is welcome
+		}
+		names := make([]string, 0, len(v))
+		for k := range v {
+			names = append(names, k)
+		}
+		slices.Sort(names) // the same answer for the same body
+		for _, k := range names {
+			ft, ok := jsonField(t, k)
+			if !ok {
+				return prefix + k
+			}
+			if name := unknownField(v[k], ft, prefix+k+"."); name != "" {
+				return name
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for _, e := range v {
+			if name := unknownField(e, t.Elem(), prefix); name != "" {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// jsonField finds the field of struct t that the JSON member name decodes
+// into: its tag name or Go name, an exact match first, then any case.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	var fold reflect.Type
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			et := f.Type
+			for et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if ft, ok := jsonField(et, name); ok {
+					return ft, true
+				}
+				continue
+			}
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+		if fold == nil && strings.EqualFold(tag, name) {
+			fold = f.Type
+		}
+	}
+	return fold, fold != nil
 }
 
 func jsonProblem(err error) *Problem {
@@ -78,10 +160,6 @@ func jsonProblem(err error) *Problem {
 			return problem(kMalformed, fmt.Sprintf("the body is a JSON %s: want a JSON object", typ.Value))
 		}
 		return fieldProblem(kMalformed, typ.Field, fmt.Sprintf("field %s: got a JSON %s, want %s", typ.Field, typ.Value, jsonType(typ.Type.Kind().String())))
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		return fieldProblem(kUnknownField, name, fmt.Sprintf("unknown field %q: see the request schema in /openapi.json", name))
 	}
 	return problem(kMalformed, "invalid JSON: "+err.Error())
 }

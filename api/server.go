@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -59,6 +60,8 @@ type Config struct {
 	Callbacks CallbackService
 	// Verifications, when set, serves /v1/verifications.
 	Verifications VerificationService
+	// Recordings, when set, serves GET /v1/calls/{id}/recording.
+	Recordings RecordingService
 	// Devices, when set, serves /v1/devices and checks the device tokens
 	// that API keys with RequireDevice demand. Without it, requests that
 	// such a key makes to scan a QR code or start a callback fail (503).
@@ -108,6 +111,15 @@ type reply struct {
 	status   int
 	body     any // nil: no body
 	location string
+	// file, when set, is streamed as the body instead (GET routes only,
+	// never kept for idempotent replays).
+	file *fileBody
+}
+
+// fileBody is a response body streamed from elsewhere (a recording).
+type fileBody struct {
+	contentType string
+	body        io.ReadCloser
 }
 
 type handlerFunc func(ctx context.Context, rq *request) (reply, error)
@@ -181,6 +193,9 @@ func (s *Server) table() []route {
 		{Route{"POST", "/v1/orders/{id}/cancel", apikey.Orders, false}, optionalBody, s.cancelOrder},
 
 		{Route{"GET", "/v1/calls", apikey.Calls, false}, noBody, s.listCalls},
+	}
+	if s.cfg.Recordings != nil {
+		t = append(t, route{Route{"GET", "/v1/calls/{id}/recording", apikey.Calls, false}, noBody, s.getRecording})
 	}
 	if s.cfg.Webhooks != nil {
 		t = append(t,
@@ -293,6 +308,18 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 
 	rep, err := rt.h(ctx, &request{Request: r, body: body, key: key})
+	if err == nil && rep.file != nil {
+		defer rep.file.body.Close()
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Type", rep.file.contentType)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		if _, err := io.Copy(w, rep.file.body); err != nil {
+			s.log.Warn("streaming a file failed", "request_id", info.id, "route", r.Pattern, "err", err)
+		}
+		return
+	}
 	var out *output
 	if err != nil {
 		out = s.problemOutput(r, err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -155,6 +156,60 @@ func (c *Client) Hangup(ctx context.Context, channelID, reason string) error {
 func (c *Client) HangupCode(ctx context.Context, channelID string, code int) error {
 	q := url.Values{"reason_code": {strconv.Itoa(code)}}
 	return c.do(ctx, http.MethodDelete, channelPath(channelID, ""), q, nil, nil)
+}
+
+// DTMFRequest describes the digits SendDTMF sends. Zero durations leave
+// Asterisk's defaults: no wait before or after, 100 ms between digits and
+// 100 ms per digit.
+type DTMFRequest struct {
+	// Digits are sent one after the other: 0-9, A-D (or a-d), * and #; "w"
+	// waits 500 ms and "W" 1 s; "f" or "F" is a hook flash. Required.
+	Digits string
+	// Before is the wait before the first digit.
+	Before time.Duration
+	// Between is the pause after each digit.
+	Between time.Duration
+	// Duration is how long each digit lasts.
+	Duration time.Duration
+	// After is the wait after the last digit.
+	After time.Duration
+}
+
+// dtmfChars are the characters Asterisk's DTMF stream plays; it skips any
+// other with only a warning in its log.
+const dtmfChars = "0123456789*#ABCDabcdwWfF"
+
+// SendDTMF sends DTMF digits to the far party of a channel in Stasis (e.g.
+// to answer a remote IVR on an outbound leg). It returns once Asterisk has
+// queued them; they take Before + len(Digits) × (Duration + Between) +
+// After to play, during which the channel runs no other ARI command. No
+// ChannelDtmfReceived reports them: that event is for digits the channel
+// receives. Digits Asterisk would skip are refused here, as are negative
+// durations; a channel not answered yet (outbound, Down or Ringing) yields
+// ErrPreconditionFailed.
+func (c *Client) SendDTMF(ctx context.Context, channelID string, r DTMFRequest) error {
+	path := channelPath(channelID, "/dtmf")
+	if r.Digits == "" {
+		return fmt.Errorf("ari: POST %s: no digits", path)
+	}
+	for _, d := range r.Digits {
+		if !strings.ContainsRune(dtmfChars, d) {
+			return fmt.Errorf("ari: POST %s: %q is not a DTMF digit", path, d)
+		}
+	}
+	q := url.Values{"dtmf": {r.Digits}}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"before", r.Before}, {"between", r.Between}, {"duration", r.Duration}, {"after", r.After}} {
+		switch {
+		case f.d < 0:
+			return fmt.Errorf("ari: POST %s: %s %v is negative", path, f.name, f.d)
+		case f.d > 0:
+			q.Set(f.name, strconv.FormatInt(f.d.Milliseconds(), 10))
+		}
+	}
+	return c.do(ctx, http.MethodPost, path, q, nil, nil)
 }
 
 // GetChannel returns a channel's current snapshot.

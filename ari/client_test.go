@@ -250,6 +250,23 @@ func TestRESTRequests(t *testing.T) {
 			query: url.Values{"media": {"sound:hello,tone:ring"}}, status: 201, resp: playResp,
 		},
 		{
+			name: "send DTMF with Asterisk's defaults",
+			call: func(t *testing.T, ctx context.Context, c *Client) error {
+				return c.SendDTMF(ctx, "1795413866.10", DTMFRequest{Digits: "1234#"})
+			},
+			method: "POST", path: "/ari/channels/1795413866.10/dtmf", query: url.Values{"dtmf": {"1234#"}}, status: 204,
+		},
+		{
+			name: "send DTMF with timing in milliseconds",
+			call: func(t *testing.T, ctx context.Context, c *Client) error {
+				return c.SendDTMF(ctx, "c", DTMFRequest{Digits: "w1*aW", Before: time.Second, Between: 50 * time.Millisecond,
+					Duration: 80 * time.Millisecond, After: 1500 * time.Microsecond})
+			},
+			method: "POST", path: "/ari/channels/c/dtmf",
+			query:  url.Values{"dtmf": {"w1*aW"}, "before": {"1000"}, "between": {"50"}, "duration": {"80"}, "after": {"1"}},
+			status: 204,
+		},
+		{
 			name:   "stop playback",
 			call:   func(t *testing.T, ctx context.Context, c *Client) error { return c.StopPlayback(ctx, "pb-1") },
 			method: "DELETE", path: "/ari/playbacks/pb-1", status: 204,
@@ -395,6 +412,14 @@ func TestRESTRejectsBeforeSending(t *testing.T) {
 		{"empty channel id", func(ctx context.Context, c *Client) error { return c.Answer(ctx, "") }},
 		{"empty id at the end", func(ctx context.Context, c *Client) error { _, err := c.GetChannel(ctx, ""); return err }},
 		{"empty playback id", func(ctx context.Context, c *Client) error { _, err := c.Play(ctx, "x", "", "sound:a"); return err }},
+		{"DTMF without digits", func(ctx context.Context, c *Client) error { return c.SendDTMF(ctx, "x", DTMFRequest{}) }},
+		{"DTMF Asterisk would skip", func(ctx context.Context, c *Client) error {
+			return c.SendDTMF(ctx, "x", DTMFRequest{Digits: "12 3"})
+		}},
+		{"DTMF E", func(ctx context.Context, c *Client) error { return c.SendDTMF(ctx, "x", DTMFRequest{Digits: "E"}) }},
+		{"DTMF negative pause", func(ctx context.Context, c *Client) error {
+			return c.SendDTMF(ctx, "x", DTMFRequest{Digits: "1", Between: -time.Millisecond})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,6 +53,16 @@ type ChannelStateChange struct {
 	Channel Channel `json:"channel"`
 }
 
+// ChannelCreated is sent when a channel is created. An application sees
+// it for the channels it originates, and for every channel of an endpoint
+// it subscribed to (POST /applications/{app}/subscription?eventSource=
+// endpoint:PJSIP/trunk-in), before the channel reaches Stasis: Channel
+// then holds the caller and the dialed extension.
+type ChannelCreated struct {
+	EventBase
+	Channel Channel `json:"channel"`
+}
+
 // ChannelDestroyed is sent when a channel is gone. Cause is the Q.850 hang-up
 // cause and the reliable outcome of a call leg: 16 normal, 17 busy, 18/19 no answer,
 // 1 unallocated, 21 rejected, 34/38/27/3/20 congestion or unavailable.
@@ -119,7 +129,18 @@ type PlaybackStarted struct {
 	Playback Playback `json:"playback"`
 }
 
-// PlaybackFinished is sent when a playback ends (State done or failed).
+// PlaybackContinuing is sent when a playback of several media finishes one
+// of them and goes on with the next (Playback.NextMediaURI). Each media
+// then starts with its own PlaybackStarted; PlaybackFinished comes once, at
+// the end of the list or when the playback is stopped.
+type PlaybackContinuing struct {
+	EventBase
+	Playback Playback `json:"playback"`
+}
+
+// PlaybackFinished is sent when a playback ends (State done or failed):
+// after its last media, when stopped (State done; MediaURI is the media
+// that was playing) or when its channel hangs up.
 type PlaybackFinished struct {
 	EventBase
 	Playback Playback `json:"playback"`
@@ -152,7 +173,13 @@ type ChannelVarset struct {
 	Channel  *Channel `json:"channel,omitempty"`
 }
 
-// ChannelDtmfReceived is sent when a channel receives a DTMF digit.
+// ChannelDtmfReceived is sent when a DTMF digit received on a channel ends
+// (there is no event for its start): Digit is one of 0-9, A-D, * and #, and
+// DurationMs how long it was held. Asterisk reports digits the channel's
+// far party sends (RFC 4733, SIP INFO), only once media flows (after answer
+// or early media), and never digits sent to the channel with SendDTMF. A
+// playback on the channel goes on while digits arrive: stop it with
+// StopPlayback.
 type ChannelDtmfReceived struct {
 	EventBase
 	Digit      string  `json:"digit"`
@@ -303,12 +330,16 @@ func internType(b []byte) string {
 		return "ChannelStateChange"
 	case "ChannelDestroyed":
 		return "ChannelDestroyed"
+	case "ChannelCreated":
+		return "ChannelCreated"
 	case "ChannelHangupRequest":
 		return "ChannelHangupRequest"
 	case "Dial":
 		return "Dial"
 	case "ChannelVarset":
 		return "ChannelVarset"
+	case "ChannelDtmfReceived":
+		return "ChannelDtmfReceived"
 	}
 	return string(b)
 }
@@ -390,6 +421,8 @@ func newEvent(typ string) Event {
 		return &ChannelStateChange{}
 	case "ChannelDestroyed":
 		return &ChannelDestroyed{}
+	case "ChannelCreated":
+		return &ChannelCreated{}
 	case "ChannelHangupRequest":
 		return &ChannelHangupRequest{}
 	case "Dial":
@@ -404,6 +437,8 @@ func newEvent(typ string) Event {
 		return &BridgeDestroyed{}
 	case "PlaybackStarted":
 		return &PlaybackStarted{}
+	case "PlaybackContinuing":
+		return &PlaybackContinuing{}
 	case "PlaybackFinished":
 		return &PlaybackFinished{}
 	case "RecordingStarted":

@@ -24,6 +24,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"StasisStart","application":"privnum","timestamp":"2026-11-23T06:03:04.440+0000","args":["a"],"channel":{"id":"1.4","state":"Ring","caller":{"number":"13800000001"}}}`,
 		`{"type":"ChannelDestroyed","cause":17,"cause_txt":"User busy","channel":{"id":"1.5"}}`,
 		`{"type":"ChannelVarset","variable":"X","value":"1"}`,
+		// No trace holds DTMF: shaped as stasis_channels.c dtmf_end_to_json writes it.
+		`{"type":"ChannelDtmfReceived","timestamp":"2026-11-23T06:04:27.901+0000","digit":"#","duration_ms":120,"channel":{"id":"1795413866.10","state":"Up"},"asterisk_id":"02:fc:00:00:00:01","application":"privnum"}`,
+		`{"type":"PlaybackContinuing","playback":{"id":"p","media_uri":"sound:a","next_media_uri":"sound:b","state":"continuing"}}`,
 		`{"type":"Dial","dialstatus":"ANSWER","peer":{"id":"1.5"}}`,
 		`{"type":"ChannelDialplan"}`,
 		`{"type":""}`,

@@ -112,6 +112,12 @@ func TestDecodeEvent(t *testing.T) {
 			want: &ChannelDtmfReceived{EventBase: eb("ChannelDtmfReceived"), Digit: "5", DurationMs: 120, Channel: Channel{ID: "c"}},
 		},
 		{
+			name: "PlaybackContinuing",
+			in:   `{"type":"PlaybackContinuing",` + base + `,"playback":{"id":"p","media_uri":"sound:a","next_media_uri":"sound:b","target_uri":"channel:c","language":"en","state":"continuing"}}`,
+			want: &PlaybackContinuing{EventBase: eb("PlaybackContinuing"), Playback: Playback{ID: "p", MediaURI: "sound:a",
+				NextMediaURI: "sound:b", TargetURI: "channel:c", Language: "en", State: "continuing"}},
+		},
+		{
 			name: "BridgeCreated",
 			in:   `{"type":"BridgeCreated",` + base + `,"bridge":{"id":"br","bridge_type":"mixing","channels":["a"]}}`,
 			want: &BridgeCreated{EventBase: eb("BridgeCreated"), Bridge: Bridge{ID: "br", BridgeType: "mixing", Channels: []string{"a"}}},

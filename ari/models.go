@@ -66,6 +66,14 @@ type LiveRecording struct {
 	Cause           string `json:"cause,omitempty"`            // why it failed
 }
 
+// StoredRecording is a finished recording kept by Asterisk (GET
+// /recordings/stored): its name (a path below the recording directory,
+// without extension) and file format ("wav", "gsm", ...).
+type StoredRecording struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+}
+
 // Application is the state of a Stasis application: what it holds.
 type Application struct {
 	Name        string   `json:"name"`

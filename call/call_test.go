@@ -54,6 +54,11 @@ type harness struct {
 	messages call.Messages
 	// events receives the App's call events.
 	events *eventLog
+	// noTrunks starts the next App without trunk subscriptions (calls are
+	// resolved at StasisStart only).
+	noTrunks bool
+	// router, when set, stands between the App and the binding service.
+	router func(call.Router) call.Router
 	// announcements configures the next start's announcements.
 	announcements call.Announcements
 	// logTo, when set, receives the next App's log at debug level (else
@@ -61,13 +66,14 @@ type harness struct {
 	logTo io.Writer
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	t.Helper()
-	return newHarnessOn(t, redistest.Client(t), binding.Config{Quarantine: time.Hour})
+	return newHarnessOn(t, redistest.Client(t), binding.Config{Quarantine: time.Hour}, opts...)
 }
 
 // newHarnessOn is newHarness on a given Redis and binding configuration.
-func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config) *harness {
+// opts set the harness up before its App starts.
+func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config, opts ...func(*harness)) *harness {
 	t.Helper()
 	sim := arisim.New(arisim.Options{Username: "privnum", Password: "secret", TimeScale: 0.05})
 	if err := sim.Start(); err != nil {
@@ -80,6 +86,9 @@ func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config) 
 		t.Fatal(err)
 	}
 	h := &harness{t: t, sim: sim, rdb: rdb, events: &eventLog{}, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
+	for _, o := range opts {
+		o(h)
+	}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -105,8 +114,16 @@ func (h *harness) start() {
 	if h.logTo != nil {
 		logger = slog.New(slog.NewTextHandler(h.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	h.app = call.New(sw, h.bindings, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second, Messages: h.messages, Events: h.events, Announcements: h.announcements,
+	var router call.Router = h.bindings
+	if h.router != nil {
+		router = h.router(router)
+	}
+	var trunks []string
+	if !h.noTrunks {
+		trunks = []string{"PJSIP/trunk-in"}
+	}
+	h.app = call.New(sw, router, h.cdrs, call.Config{
+		Application: "privnum", RingTimeout: 8 * time.Second, Trunks: trunks, Messages: h.messages, Events: h.events, Announcements: h.announcements,
 		Logger: logger, Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

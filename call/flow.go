@@ -47,6 +47,7 @@ type call struct {
 	callee    string
 	route     binding.Route
 	phase     phase
+	early     *earlyRoute // the resolve started at ChannelCreated, until used
 
 	start, answer time.Time
 	inGone        bool
@@ -132,7 +133,7 @@ func gone(err error) bool {
 // by an earlier run are taken up again, and channels nobody owns are ended.
 func (a *App) Connected(ctx context.Context) {
 	a.cfg.Metrics.connected()
-	a.subscribeMessages(ctx)
+	a.subscribeTrunks(ctx)
 	app, err := a.sw.Application(ctx, a.cfg.Application)
 	if err != nil {
 		a.log.Error("resync after connect", "err", err)
@@ -198,6 +199,8 @@ func (a *App) HandleEvent(ev ari.Event) {
 		return
 	}
 	switch e := ev.(type) {
+	case *ari.ChannelCreated:
+		a.routeEarly(e.Channel)
 	case *ari.StasisStart:
 		a.stasisStart(e)
 	case *ari.StasisEnd:
@@ -205,6 +208,7 @@ func (a *App) HandleEvent(ev ari.Event) {
 		a.toCall(id, func(c *call) { c.legGone(id, ari.CauseUnknown) })
 	case *ari.ChannelDestroyed:
 		id, cause := e.Channel.ID, e.Cause
+		a.takeEarly(id)
 		a.toCall(id, func(c *call) { c.legGone(id, cause) })
 	case *ari.ChannelHangupRequest:
 		if cause := e.Cause; cause > 0 {
@@ -301,6 +305,7 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 	if tag != "" {
 		c.x = tag // Stasis(privnum,${EXTEN}) names the dialed number
 	}
+	c.early = a.earlyFor(ch.ID, c.x, c.caller)
 	if err := a.register(c, ch.ID); err != nil {
 		c.cancel()
 		a.spawn(func() { a.hangup(ch.ID, "congestion") })
@@ -316,7 +321,7 @@ func (c *call) routeCall() {
 	if c.phase != routing {
 		return // the caller hung up before we started
 	}
-	r, err := c.a.router.Resolve(c.ctx, c.x, c.caller)
+	r, err := c.resolve()
 	switch {
 	case c.phase != routing:
 		return

@@ -19,9 +19,6 @@ const MessageKind = "sms"
 // virtual numbers: a bound party texting X reaches the other party from X,
 // as a call would.
 type Messages struct {
-	// Endpoint is the inbound trunk whose messages are relayed, as an ARI
-	// event source resource, e.g. "PJSIP/trunk-in". Empty: no relay.
-	Endpoint string
 	// ToTemplate is where a message to the hidden party goes, as ARI's
 	// sendMessage takes it, with the placeholders of EndpointTemplate:
 	// e.g. "pjsip:carrier/sip:{number}@203.0.113.5". Empty: no relay.
@@ -39,18 +36,9 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) (bool, error)
 }
 
-// relaying tells whether text messages are relayed.
-func (m Messages) relaying() bool { return m.Endpoint != "" && m.ToTemplate != "" }
-
-// subscribeMessages asks Asterisk for the trunk's text messages.
-func (a *App) subscribeMessages(ctx context.Context) {
-	if !a.cfg.Messages.relaying() {
-		return
-	}
-	if _, err := a.sw.Subscribe(ctx, a.cfg.Application, "endpoint:"+a.cfg.Messages.Endpoint); err != nil {
-		a.log.Error("text messages will not be relayed: subscribing to the trunk failed", "endpoint", a.cfg.Messages.Endpoint, "err", err)
-	}
-}
+// relaying tells whether text messages are relayed: they come from the
+// trunks the App subscribes to (Config.Trunks).
+func (m Messages) relaying() bool { return m.ToTemplate != "" }
 
 // messageChannel handles a text message that entered Stasis as a
 // Message/ pseudo-channel: it is no call, so it is sent on in the dialplan

@@ -64,7 +64,7 @@ func TestMessageRelay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			var log syncbuf.Buffer
-			h.messages = call.Messages{Endpoint: "PJSIP/trunk-in", ToTemplate: to, FromTemplate: "<sip:{number}@198.51.100.7>"}
+			h.messages = call.Messages{ToTemplate: to, FromTemplate: "<sip:{number}@198.51.100.7>"}
 			if tt.limit > 0 {
 				h.messages.Limiter = ratelimit.New(h.rdb, "pn:rl:sms", tt.limit, time.Hour)
 			}

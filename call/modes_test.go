@@ -183,7 +183,7 @@ func TestMessagesInModes(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newModeHarness(t)
-			h.messages = call.Messages{Endpoint: "PJSIP/trunk-in", ToTemplate: to, FromTemplate: "<sip:{number}@198.51.100.7>"}
+			h.messages = call.Messages{ToTemplate: to, FromTemplate: "<sip:{number}@198.51.100.7>"}
 			h.stop()
 			h.waitFor("old connection gone", func() bool { return !h.sim.Connected("privnum") })
 			h.start()

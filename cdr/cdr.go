@@ -5,7 +5,9 @@ package cdr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,7 +56,11 @@ type Record struct {
 	Reason      string      `json:"reason,omitempty"`
 	HangupCause int         `json:"hangup_cause"`
 	HangupBy    string      `json:"hangup_by,omitempty"`
-	Recording   string      `json:"recording,omitempty"`
+	// Recording names the call's recording (an ARI stored recording).
+	Recording string `json:"recording,omitempty"`
+	// RecordingPrunedAt is when the recording was deleted (privnum
+	// recordings prune); List fills it in.
+	RecordingPrunedAt *time.Time `json:"recording_pruned_at,omitempty"`
 	// Length is a text message's length in characters (kind "sms"); its
 	// body is never stored.
 	Length int `json:"length,omitempty"`
@@ -82,11 +88,48 @@ func New(rdb redis.UniversalClient, maxLen int64) *Store {
 	return &Store{rdb: rdb, maxLen: maxLen}
 }
 
-// Add appends a record.
+// Recording index keys. A record in the stream cannot change, so what
+// becomes of a call's recording is kept beside it: pn:rec:{CALL ID} (a
+// hash: name, end, pruned_at) and pn:recs (a sorted set of call ids by the
+// call's end, the recordings not yet pruned). The two are written by
+// separate commands, never by one script: they are in different slots.
+const recsKey = "pn:recs"
+
+func recKey(callID string) string { return "pn:rec:{" + callID + "}" }
+
+// ErrNoRecording means the call has no recording (or no such call).
+var ErrNoRecording = errors.New("cdr: the call has no recording")
+
+// RecordingRef is what the store knows of one call's recording.
+type RecordingRef struct {
+	CallID string
+	// Name is the ARI stored recording's name.
+	Name string
+	// End is when the call ended.
+	End time.Time
+	// PrunedAt is when the recording was deleted; nil while it is kept.
+	PrunedAt *time.Time
+}
+
+// Add appends a record; a record naming a recording also indexes it (see
+// Recording, RecordingsEndedBefore).
 func (s *Store) Add(ctx context.Context, r Record) error {
+	r.RecordingPrunedAt = nil
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode call record: %w", err)
+	}
+	if r.Recording != "" {
+		// Indexed first: a recording is never in the stream unindexed,
+		// where prune could not find it.
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, recKey(r.CallID), "name", r.Recording, "end", r.End.UnixMilli())
+			p.ZAdd(ctx, recsKey, redis.Z{Score: float64(r.End.UnixMilli()), Member: r.CallID})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index recording of call %s: %w", r.CallID, err)
+		}
 	}
 	err = s.rdb.XAdd(ctx, &redis.XAddArgs{
 		Stream: store.CallsKey, MaxLen: s.maxLen, Approx: true,
@@ -116,5 +159,99 @@ func (s *Store) List(ctx context.Context, limit int64) ([]Record, error) {
 		}
 		out = append(out, r)
 	}
+	return out, s.fillPruned(ctx, out)
+}
+
+// fillPruned sets RecordingPrunedAt on the records whose recording was
+// pruned.
+func (s *Store) fillPruned(ctx context.Context, recs []Record) error {
+	cmds := map[int]*redis.StringCmd{}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range recs {
+			if r.Recording != "" {
+				cmds[i] = p.HGet(ctx, recKey(r.CallID), "pruned_at")
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read recording marks: %w", err)
+	}
+	for i, c := range cmds {
+		if ms, err := c.Int64(); err == nil {
+			t := time.UnixMilli(ms).UTC()
+			recs[i].RecordingPrunedAt = &t
+		}
+	}
+	return nil
+}
+
+// Recording returns the call's recording; ErrNoRecording when it has none.
+func (s *Store) Recording(ctx context.Context, callID string) (RecordingRef, error) {
+	h, err := s.rdb.HGetAll(ctx, recKey(callID)).Result()
+	if err != nil {
+		return RecordingRef{}, fmt.Errorf("read recording of call %s: %w", callID, err)
+	}
+	if h["name"] == "" {
+		return RecordingRef{}, fmt.Errorf("call %s: %w", callID, ErrNoRecording)
+	}
+	return refOf(callID, h), nil
+}
+
+func refOf(callID string, h map[string]string) RecordingRef {
+	ref := RecordingRef{CallID: callID, Name: h["name"]}
+	if ms, err := strconv.ParseInt(h["end"], 10, 64); err == nil {
+		ref.End = time.UnixMilli(ms).UTC()
+	}
+	if ms, err := strconv.ParseInt(h["pruned_at"], 10, 64); err == nil {
+		t := time.UnixMilli(ms).UTC()
+		ref.PrunedAt = &t
+	}
+	return ref
+}
+
+// RecordingsEndedBefore returns up to n recordings not yet pruned of calls
+// that ended before t, oldest first.
+func (s *Store) RecordingsEndedBefore(ctx context.Context, t time.Time, n int64) ([]RecordingRef, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, recsKey, &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(t.UnixMilli(), 10), Count: n,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list recordings: %w", err)
+	}
+	out := make([]RecordingRef, 0, len(ids))
+	for _, id := range ids {
+		ref, err := s.Recording(ctx, id)
+		if errors.Is(err, ErrNoRecording) {
+			s.rdb.ZRem(ctx, recsKey, id) // an index entry without its hash
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ref)
+	}
 	return out, nil
+}
+
+// PrunedMarkTTL is how long the mark of a pruned recording is kept: the
+// index of a recording that is gone does not grow forever.
+const PrunedMarkTTL = 400 * 24 * time.Hour
+
+// MarkPruned records that the call's recording was deleted at t, and takes
+// it off the list RecordingsEndedBefore reads. Marking again keeps the
+// first time. The mark itself goes after PrunedMarkTTL.
+func (s *Store) MarkPruned(ctx context.Context, callID string, t time.Time) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, recKey(callID), "pruned_at", t.UnixMilli())
+		p.Expire(ctx, recKey(callID), PrunedMarkTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark recording of call %s pruned: %w", callID, err)
+	}
+	if err := s.rdb.ZRem(ctx, recsKey, callID).Err(); err != nil {
+		return fmt.Errorf("mark recording of call %s pruned: %w", callID, err)
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ const EnvAsterisk = "PRIVNUM_ASTERISK"
 var privnumBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envMinARI) != "" {
+		os.Exit(runMinARI())
+	}
 	code := func() int {
 		if os.Getenv(EnvAsterisk) == "" {
 			return m.Run() // the tests skip

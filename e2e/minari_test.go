@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,36 +30,73 @@ type MinARI struct {
 	base   string
 	client *http.Client
 	conn   *websocket.Conn
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 	callID string // caller ID of the hidden legs
 }
 
-func startMinARI(t *testing.T, httpAddr, callerID string) *MinARI {
+// startMinARI runs the minimal ARI application in a process of its own,
+// as privnum serve runs in its own: the floor and privnum then pay the same
+// costs of being a separate program (waking on a frame, a connection of
+// their own), and the only difference left is what the application does.
+// The process is this test binary, re-executed (see TestMain).
+func startMinARI(t *testing.T, httpAddr, callerID string) {
 	t.Helper()
-	m := &MinARI{base: "http://" + httpAddr + "/ari", callID: callerID,
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envMinARI+"="+httpAddr, envMinARICallerID+"="+callerID)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("minimal ARI app: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- line
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case line := <-ready:
+		if strings.TrimSpace(line) != "ready" {
+			t.Fatalf("minimal ARI app did not start: %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("minimal ARI app did not start in 10 s")
+	}
+}
+
+// Environment of the minimal ARI application's process: the ARI HTTP
+// address, and the caller ID of its hidden legs.
+const (
+	envMinARI         = "PRIVNUM_E2E_MINARI"
+	envMinARICallerID = "PRIVNUM_E2E_MINARI_CALLERID"
+)
+
+// runMinARI is the minimal ARI application's process: it connects, prints
+// "ready" and serves until SIGTERM.
+func runMinARI() int {
+	httpAddr := os.Getenv(envMinARI)
+	m := &MinARI{base: "http://" + httpAddr + "/ari", callID: os.Getenv(envMinARICallerID),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
 	u := "ws://" + httpAddr + "/ari/events?app=" + minApp + "&api_key=" + url.QueryEscape(ariUser+":"+ariPassword)
 	conn, _, err := websocket.Dial(ctx, u, nil)
 	if err != nil {
-		cancel()
-		t.Fatalf("minimal ARI app: %v", err)
+		fmt.Fprintln(os.Stderr, "minimal ARI app:", err)
+		return 1
 	}
 	conn.SetReadLimit(1 << 20)
 	m.conn = conn
-	m.wg.Add(1)
-	go m.read(ctx)
-	t.Cleanup(m.Close)
-	return m
-}
-
-// Close disconnects the application.
-func (m *MinARI) Close() {
-	m.cancel()
-	m.conn.Close(websocket.StatusNormalClosure, "")
-	m.wg.Wait()
+	fmt.Println("ready")
+	m.read(ctx)
+	conn.Close(websocket.StatusNormalClosure, "")
+	return 0
 }
 
 type minEvent struct {
@@ -66,7 +108,6 @@ type minEvent struct {
 }
 
 func (m *MinARI) read(ctx context.Context) {
-	defer m.wg.Done()
 	for {
 		_, b, err := m.conn.Read(ctx)
 		if err != nil {

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,6 +80,18 @@ func measureSetup(t *testing.T, e *Env) {
 				w.got = append(w.got, out.ReceivedAt.Sub(in.SentAt()))
 			}
 			time.Sleep(20 * time.Millisecond) // let the switch tear down
+		}
+	}
+	// privnum's own view: whether the calls were resolved as Asterisk
+	// created them (early routing, the trunk subscription working) and the
+	// time from StasisStart to the originate request.
+	if resp, err := http.Get("http://" + e.Metrics + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "privnum_call_resolves_total") || strings.HasPrefix(l, "privnum_routing_seconds_sum") || strings.HasPrefix(l, "privnum_routing_seconds_count") {
+				t.Log(l)
+			}
 		}
 	}
 	med := map[string]time.Duration{}

@@ -85,9 +85,6 @@ func (s *Service) checkRow(req *MintRequest) error {
 	if err := s.normalize(&n); err != nil {
 		return err
 	}
-	if err := CheckPrintable(n.Label); err != nil {
-		return err
-	}
 	if req.Mode != "" {
 		req.Mode = n.Mode
 	}

@@ -3,7 +3,9 @@ package qr
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
 	"golang.org/x/text/encoding/charmap"
@@ -53,20 +55,35 @@ func (l Label) text() string {
 	return l.Code.Label
 }
 
-// CheckPrintable reports (ErrInvalid) text that label sheets cannot print:
-// they use the PDF core fonts, so text must be within Windows-1252 (Latin
-// letters with accents, digits, common punctuation).
+// CheckPrintable reports (ErrInvalid) text that label sheets cannot print
+// with the PDF core fonts, which hold Windows-1252 only (Latin letters with
+// accents, digits, common punctuation). Other text needs a Sheet with a
+// Font (FindFont).
 func CheckPrintable(text string) error {
-	if _, err := charmap.Windows1252.NewEncoder().String(text); err != nil {
-		return fmt.Errorf("%w: label %q has characters the label sheet cannot print (Latin-1/Windows-1252 only)", ErrInvalid, text)
+	if !coreFontText(text) {
+		return fmt.Errorf("label %q has characters the core fonts cannot print (Latin-1/Windows-1252 only; %s): %w", text, FontHint, ErrInvalid)
 	}
 	return nil
 }
 
-// WriteLabels lays out one label per entry on A4 pages (see LabelColumns
-// for the geometry) and writes the PDF to w. Every label is checked before
-// anything is written. progress, if not nil, is called after each label.
+// Sheet lays out label sheets.
+type Sheet struct {
+	// Font prints the label text. Nil: the PDF core font Helvetica, which
+	// prints Windows-1252 text only.
+	Font *Font
+}
+
+// WriteLabels writes labels with the core fonts: Sheet{}.Write.
 func WriteLabels(w io.Writer, labels []Label, progress func(done, total int)) error {
+	return Sheet{}.Write(w, labels, progress)
+}
+
+// Write lays out one label per entry on A4 pages (see LabelColumns for the
+// geometry) and writes the PDF to w. Every label is checked before
+// anything is written: text that the sheet's font has no glyphs for is a
+// *GlyphError naming them. progress, if not nil, is called after each
+// label.
+func (s Sheet) Write(w io.Writer, labels []Label, progress func(done, total int)) error {
 	if len(labels) == 0 {
 		return fmt.Errorf("%w: no labels to print", ErrInvalid)
 	}
@@ -76,9 +93,23 @@ func WriteLabels(w io.Writer, labels []Label, progress func(done, total int)) er
 		if _, ok := normToken(l.Code.Token); !ok || l.Code.URL == "" {
 			return fmt.Errorf("%w: label %d: not a minted code", ErrInvalid, i+1)
 		}
-		t, err := enc.String(strings.Join(strings.Fields(l.text()), " "))
+		text := strings.Join(strings.Fields(l.text()), " ")
+		if s.Font != nil {
+			if m := s.Font.Missing(text); len(m) > 0 {
+				return fmt.Errorf("label %d: %w", i+1, &GlyphError{Text: text, Missing: m, Font: s.Font.Path})
+			}
+			texts[i] = text
+			continue
+		}
+		t, err := enc.String(text)
 		if err != nil {
-			return fmt.Errorf("label %d: %w", i+1, CheckPrintable(l.text()))
+			e := &GlyphError{Text: text}
+			for _, r := range text {
+				if !coreFontText(string(r)) && !slices.Contains(e.Missing, r) {
+					e.Missing = append(e.Missing, r)
+				}
+			}
+			return fmt.Errorf("label %d: %w", i+1, e)
 		}
 		texts[i] = t
 	}
@@ -89,6 +120,17 @@ func WriteLabels(w io.Writer, labels []Label, progress func(done, total int)) er
 	pdf.SetCreator("privnum", true)
 	pdf.SetFillColor(0, 0, 0)
 	pdf.SetTextColor(0, 0, 0)
+	tf := textFont{family: "Helvetica", ellipsis: "\x85"}
+	if s.Font != nil {
+		tf = textFont{family: "labeltext", utf8: true, ellipsis: "…"}
+		if !s.Font.cmap['…'] {
+			tf.ellipsis = "..."
+		}
+		pdf.AddUTF8FontFromBytes(tf.family, "", s.Font.ttf)
+		if pdf.Err() {
+			return fmt.Errorf("font %s: %w", s.Font.Path, pdf.Error())
+		}
+	}
 	for i, l := range labels {
 		slot := i % LabelsPerPage
 		if slot == 0 {
@@ -96,7 +138,7 @@ func WriteLabels(w io.Writer, labels []Label, progress func(done, total int)) er
 		}
 		x := sheetLeft + float64(slot%LabelColumns)*LabelWidth
 		y := sheetTop + float64(slot/LabelColumns)*LabelHeight
-		if err := drawLabel(pdf, x, y, l.Code, texts[i]); err != nil {
+		if err := drawLabel(pdf, x, y, l.Code, texts[i], tf); err != nil {
 			return fmt.Errorf("label %d: %w", i+1, err)
 		}
 		if progress != nil {
@@ -109,9 +151,17 @@ func WriteLabels(w io.Writer, labels []Label, progress func(done, total int)) er
 	return nil
 }
 
+// textFont is the font of the label text: a core font with text in
+// Windows-1252, or a UTF-8 TrueType font.
+type textFont struct {
+	family   string
+	utf8     bool
+	ellipsis string
+}
+
 // drawLabel draws one label with its top-left corner at (x, y); text is
-// already in Windows-1252.
-func drawLabel(pdf *fpdf.Fpdf, x, y float64, c Code, text string) error {
+// in tf's encoding.
+func drawLabel(pdf *fpdf.Fpdf, x, y float64, c Code, text string, tf textFont) error {
 	m, err := matrix(c.URL)
 	if err != nil {
 		return err
@@ -132,9 +182,9 @@ func drawLabel(pdf *fpdf.Fpdf, x, y float64, c Code, text string) error {
 	pdf.DrawPath("F")
 
 	tx := x + textLeft
-	pdf.SetFont("Helvetica", "", textSize)
+	pdf.SetFont(tf.family, "", textSize)
 	lineY := y + LabelPadding + 4*mod + 2.6 // first baseline: cap tops level with the symbol's top
-	for _, line := range wrap(pdf, text, textWidth, textLines) {
+	for _, line := range wrap(pdf, text, textWidth, textLines, tf) {
 		pdf.Text(tx, lineY, line)
 		lineY += textLine
 	}
@@ -146,16 +196,22 @@ func drawLabel(pdf *fpdf.Fpdf, x, y float64, c Code, text string) error {
 	return nil
 }
 
-// ellipsis is "…" in Windows-1252.
-const ellipsis = "\x85"
-
-// wrap breaks text (Windows-1252) into at most n lines no wider than width
-// in the current font, breaking at spaces, or inside words longer than a
-// line; text beyond n lines is cut with an ellipsis.
-func wrap(pdf *fpdf.Fpdf, text string, width float64, n int) []string {
+// wrap breaks text (in tf's encoding) into at most n lines no wider than
+// width in the current font, breaking at spaces, or inside words longer
+// than a line (Chinese has no spaces), never inside a character; text
+// beyond n lines is cut with an ellipsis.
+func wrap(pdf *fpdf.Fpdf, text string, width float64, n int, tf textFont) []string {
 	var lines []string
 	line := ""
 	fits := func(s string) bool { return pdf.GetStringWidth(s) <= width }
+	// back returns the last character boundary before i.
+	back := func(s string, i int) int {
+		i--
+		for tf.utf8 && i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		return i
+	}
 	for _, word := range strings.Fields(text) {
 		cand := word
 		if line != "" {
@@ -170,9 +226,16 @@ func wrap(pdf *fpdf.Fpdf, text string, width float64, n int) []string {
 		}
 		line = word
 		for !fits(line) {
-			cut := len(line) - 1
+			cut := back(line, len(line))
 			for cut > 1 && !fits(line[:cut]) {
-				cut--
+				if c := back(line, cut); c > 0 {
+					cut = c
+				} else {
+					break
+				}
+			}
+			if cut <= 0 {
+				break
 			}
 			lines = append(lines, line[:cut])
 			line = line[cut:]
@@ -183,10 +246,10 @@ func wrap(pdf *fpdf.Fpdf, text string, width float64, n int) []string {
 	}
 	if len(lines) > n {
 		last := lines[n-1]
-		for last != "" && !fits(last+ellipsis) {
-			last = last[:len(last)-1]
+		for last != "" && !fits(last+tf.ellipsis) {
+			last = last[:back(last, len(last))]
 		}
-		lines = append(lines[:n-1], last+ellipsis)
+		lines = append(lines[:n-1], last+tf.ellipsis)
 	}
 	return lines
 }

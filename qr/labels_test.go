@@ -207,7 +207,13 @@ func TestReadCSV(t *testing.T) {
 		{name: "bad owner", csv: "owner,label\n13800138000,A\n12345,B\n", err: "csv line 3"},
 		{name: "bad mode", csv: "13800138000,A,fax\n", err: "csv line 1"},
 		{name: "empty label", csv: "owner,label\n\n13800138000,\n", err: "csv line 3: " + qr.ErrInvalid.Error() + ": empty label"},
-		{name: "unprintable label", csv: "owner,label\n13800138000,订单\n", err: "csv line 2"},
+		{
+			// Any script: whether a font has its glyphs is up to the sheet.
+			name: "chinese label",
+			csv:  "owner,label\n13800138000,扫码联系店主\n",
+			want: []qr.MintRequest{{Owner: "+8613800138000", Label: "扫码联系店主"}},
+		},
+		{name: "control character", csv: "owner,label\n13800138000,\"a\x07b\"\n", err: "csv line 2"},
 		{name: "too many fields", csv: "13800138000,A,callback,extra\n", err: "csv line 1"},
 		{name: "one field", csv: "13800138000\n", err: "csv line 1"},
 		{name: "unknown column", csv: "owner,label,colour\n", err: "unknown column"},

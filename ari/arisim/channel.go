@@ -67,6 +67,8 @@ type channel struct {
 	identities   []Identity
 	playbacks    []*playback // the first one is playing
 	recording    *recording
+	dtmfReceived string // digits the far party sent, reported
+	dtmfSent     string // digits POST /dtmf played to the far party
 	destroyed    bool
 	hangupCause  int
 	hangupBy     HangupParty
@@ -191,7 +193,7 @@ func (s *Sim) enterStasis(ch *channel, app, appArgs string) bool {
 		return false
 	}
 	ch.appName, ch.appData = "Stasis", stasisData(app, appArgs)
-	if ch.dir == dirCreate {
+	if ch.dir == dirCreate || (ch.dir == dirInbound && len(ch.subs) > 0) {
 		s.emit(s.chanApps(ch), &evDialplan{Type: "ChannelDialplan", Timestamp: s.ts(), DialplanApp: ch.appName, DialplanAppData: ch.appData, Channel: s.snap(ch)})
 	}
 	s.varset(ch, "STASISSTATUS", "")
@@ -521,6 +523,16 @@ func (s *Sim) InboundCall(ctx context.Context, from, exten string, opts ...CallO
 	}
 	s.stats.InboundCalls++
 	s.channels[ch.id] = ch
+	// Applications subscribed to the trunk endpoint see the channel from
+	// its creation on, before it reaches Stasis, as on a real Asterisk
+	// (ChannelCreated with the caller and the dialed extension, then the
+	// dialplan's ChannelDialplan).
+	if apps := s.endpointApps("PJSIP/" + cfg.trunk); len(apps) > 0 {
+		for _, a := range apps {
+			ch.subs = addUnique(ch.subs, a)
+		}
+		s.emitChan(ch, "ChannelCreated")
+	}
 	if !s.enterStasis(ch, cfg.app, cfg.appArgs) {
 		s.stats.FailedInbound++
 		ch.appName, ch.appData = "Stasis", stasisData(cfg.app, cfg.appArgs)

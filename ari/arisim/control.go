@@ -27,6 +27,7 @@ func (s *Sim) mountControl(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, ci)
 	})
 	mux.HandleFunc("POST /_sim/channels/{id}/hangup", s.ctlHangup)
+	mux.HandleFunc("POST /_sim/channels/{id}/dtmf", s.ctlDTMF)
 	mux.HandleFunc("POST /_sim/channels/{id}/answer", func(w http.ResponseWriter, r *http.Request) {
 		ctlResult(w, s.AnswerFromPeer(r.PathValue("id")))
 	})
@@ -151,6 +152,23 @@ func (s *Sim) ctlEndpoint(w http.ResponseWriter, r *http.Request) {
 		s.SetEndpoint(req.Pattern, b)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) ctlDTMF(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Digits string `json:"digits"`
+		GapMS  int    `json:"gap_ms"`
+	}
+	if err := decodeBody(r, &req); err != nil || req.Digits == "" {
+		writeJSON(w, http.StatusBadRequest, ctlError{Error: `body must be {"digits": "1234#", "gap_ms": N}`})
+		return
+	}
+	err := s.SendDTMF(r.PathValue("id"), req.Digits, time.Duration(req.GapMS)*time.Millisecond)
+	if err != nil && !errors.Is(err, ErrChannelNotFound) && !errors.Is(err, ErrInvalidState) {
+		writeJSON(w, http.StatusBadRequest, ctlError{Error: err.Error()})
+		return
+	}
+	ctlResult(w, err)
 }
 
 func (s *Sim) ctlHangup(w http.ResponseWriter, r *http.Request) {

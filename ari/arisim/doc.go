@@ -35,7 +35,20 @@
 //     BUSY. create's originator is subscribed to the application.
 //   - Inbound calls (InboundCall) enter Stasis in state Ring and stay there
 //     until the application or the caller ends them. Without a WebSocket
-//     for the application they fail at once (ErrNoApplication).
+//     for the application they fail at once (ErrNoApplication). POST
+//     /answer takes them Up with a ChannelStateChange (answer-play-hangup).
+//   - Playbacks: each media of a list plays for its length (PlaybackDuration,
+//     MediaDurations; tones until stopped) with its own PlaybackStarted,
+//     PlaybackContinuing between two media and PlaybackFinished at the end,
+//     or when stopped (state done, the media that was playing). A playback
+//     stopped while queued reports PlaybackFinished when its turn comes.
+//     Playbacks on one channel play one after the other.
+//   - DTMF: SendDTMF is the far party pressing keys, one ChannelDtmfReceived
+//     per digit when it ends, only once media flows (answered or early
+//     media) and while in Stasis; a playback goes on until the application
+//     stops it. POST /channels/{id}/dtmf plays digits to the far party
+//     (ChannelInfo.DTMFSent) and reports no event, as Asterisk reports only
+//     received digits.
 //   - After StasisEnd a channel's events reach only applications subscribed
 //     to it explicitly (originate, create, create's originator): an inbound
 //     channel's ChannelDestroyed is not seen, an originated one's is.
@@ -46,6 +59,13 @@
 //   - The privacy oracle: every identity a channel's far party is sent (the
 //     From of the INVITE, connected-line updates as P-Asserted-Identity) is
 //     recorded; see IdentitiesSeen and IdentitiesSeenBy.
+//   - Configuration reads (a configuration check's, as in the doctor-reads
+//     trace): GET /asterisk/modules[/{name}] lists Asterisk 22.10.1's
+//     modules, GET /asterisk/config/dynamic/res_pjsip/endpoint|aor/{id}
+//     every attribute of a trunk's endpoint and AOR (404 for an unknown
+//     id), GET /endpoints[/PJSIP[/{name}]] the trunks and their states.
+//     Tests change them with SetModule, SetEndpointOption, SetAOROption,
+//     RemoveAOR and SetContactReachable.
 //   - One WebSocket per application: a second one replaces the first, which
 //     gets ApplicationReplaced and no further events (it is not closed, as
 //     in the trace). While no WebSocket is up, events are dropped and the
@@ -63,6 +83,8 @@
 //	                                 ({"default":true,...} sets the default behavior) → 204
 //	POST /_sim/channels/{id}/hangup  {"cause":16} → 204: the far party hangs up (127 = caller cancels)
 //	POST /_sim/channels/{id}/answer  → 204: the far party of a ringing outbound leg answers
+//	POST /_sim/channels/{id}/dtmf    {"digits":"1234#","gap_ms":200} → 204: the far party presses keys
+//	                                 (SendDTMF); 409 when the channel has no media or is not in Stasis
 //	GET  /_sim/channels              live channels; GET /_sim/channels/{id} one, live or destroyed
 //	GET  /_sim/history               destroyed channels
 //	GET  /_sim/identities?number=N   {"number":N,"seen":[...]}: every number party N was sent

@@ -66,20 +66,25 @@ type ChannelInfo struct {
 	Caller    Party  `json:"caller"`
 	Connected Party  `json:"connected"`
 	// App is the application whose Stasis() the channel is in ("" if none).
-	App         string            `json:"app,omitempty"`
-	BridgeID    string            `json:"bridge_id,omitempty"`
-	Dialed      bool              `json:"dialed"`
-	Answered    bool              `json:"answered"`
-	Rang        bool              `json:"rang"`        // a 180 reached the caller (POST /ring, early bridge)
-	EarlyMedia  bool              `json:"early_media"` // a 183: media played before answer
-	Variables   map[string]string `json:"variables,omitempty"`
-	Identities  []Identity        `json:"identities,omitempty"`
-	Created     time.Time         `json:"created"`
-	AnsweredAt  time.Time         `json:"answered_at,omitzero"`
-	Destroyed   bool              `json:"destroyed"`
-	DestroyedAt time.Time         `json:"destroyed_at,omitzero"`
-	HangupCause int               `json:"hangup_cause,omitempty"`
-	HangupBy    HangupParty       `json:"hangup_by,omitempty"`
+	App        string            `json:"app,omitempty"`
+	BridgeID   string            `json:"bridge_id,omitempty"`
+	Dialed     bool              `json:"dialed"`
+	Answered   bool              `json:"answered"`
+	Rang       bool              `json:"rang"`        // a 180 reached the caller (POST /ring, early bridge)
+	EarlyMedia bool              `json:"early_media"` // a 183: media played before answer
+	Variables  map[string]string `json:"variables,omitempty"`
+	// DTMFReceived are the digits the far party sent (SendDTMF) that
+	// reached the channel, in order; DTMFSent those POST
+	// /channels/{id}/dtmf played to the far party.
+	DTMFReceived string      `json:"dtmf_received,omitempty"`
+	DTMFSent     string      `json:"dtmf_sent,omitempty"`
+	Identities   []Identity  `json:"identities,omitempty"`
+	Created      time.Time   `json:"created"`
+	AnsweredAt   time.Time   `json:"answered_at,omitzero"`
+	Destroyed    bool        `json:"destroyed"`
+	DestroyedAt  time.Time   `json:"destroyed_at,omitzero"`
+	HangupCause  int         `json:"hangup_cause,omitempty"`
+	HangupBy     HangupParty `json:"hangup_by,omitempty"`
 	// SIPResponse is the final response an unanswered inbound caller got
 	// when Asterisk ended the call (486 for reason=busy ...); 0 otherwise.
 	SIPResponse int `json:"sip_response,omitempty"`
@@ -103,6 +108,8 @@ func (s *Sim) info(ch *channel) ChannelInfo {
 		Rang:         ch.rang,
 		EarlyMedia:   ch.earlyMedia,
 		Variables:    maps.Clone(ch.vars),
+		DTMFReceived: ch.dtmfReceived,
+		DTMFSent:     ch.dtmfSent,
 		Identities:   append([]Identity(nil), ch.identities...),
 		Created:      ch.created,
 		AnsweredAt:   ch.answeredAt,

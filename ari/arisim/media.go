@@ -1,6 +1,8 @@
 package arisim
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -9,8 +11,10 @@ import (
 type playback struct {
 	id       string
 	media    []string
+	index    int // the media playing (res_stasis_playback's media_index)
 	lang     string
-	state    string // queued, playing, done
+	state    string // queued, playing, continuing, done
+	canceled bool   // stopped while queued: it reports done when its turn comes
 	ch       *channel
 	br       *bridge
 	timer    *time.Timer
@@ -32,13 +36,19 @@ func (pb *playback) targetURI() string {
 	return "bridge:" + pb.br.id
 }
 
+// wire is stasis_app_playback_to_json: the media playing and, unless it is
+// the last one, the next (also in the final event of a playback stopped
+// before its last media).
 func (pb *playback) wire() wirePlayback {
 	w := wirePlayback{ID: pb.id, TargetURI: pb.targetURI(), Language: pb.lang, State: pb.state}
-	if len(pb.media) > 0 {
-		w.MediaURI = pb.media[0]
+	if pb.canceled {
+		w.State = "done" // state_to_string(STASIS_PLAYBACK_STATE_CANCELED)
 	}
-	if len(pb.media) > 1 && pb.state != "done" {
-		w.NextMediaURI = pb.media[1]
+	if pb.index < len(pb.media) {
+		w.MediaURI = pb.media[pb.index]
+	}
+	if pb.index+1 < len(pb.media) {
+		w.NextMediaURI = pb.media[pb.index+1]
 	}
 	return w
 }
@@ -51,21 +61,16 @@ func (s *Sim) playbackApps(pb *playback) []string {
 	return pb.br.subs
 }
 
-// mediaDuration is how long the media list plays; ok is false for media
+// mediaDuration is how long one media URI plays; ok is false for media
 // that play until stopped (tones).
-func (s *Sim) mediaDuration(media []string) (time.Duration, bool) {
-	var total time.Duration
-	for _, m := range media {
-		if d, ok := s.opts.MediaDurations[m]; ok {
-			total += d
-			continue
-		}
-		if strings.HasPrefix(m, "tone:") {
-			return 0, false
-		}
-		total += s.opts.PlaybackDuration
+func (s *Sim) mediaDuration(m string) (time.Duration, bool) {
+	if d, ok := s.opts.MediaDurations[m]; ok {
+		return d, true
 	}
-	return total, true
+	if strings.HasPrefix(m, "tone:") {
+		return 0, false
+	}
+	return s.opts.PlaybackDuration, true
 }
 
 // queuePlayback adds a playback to its target and starts it when nothing
@@ -91,17 +96,42 @@ func (s *Sim) queuePlayback(pb *playback) {
 	}
 }
 
+// startPlayback starts a playback's turn on its target. One stopped while
+// queued reports done at once (playback_first_update on a canceled
+// playback).
 func (s *Sim) startPlayback(pb *playback) {
-	pb.state = "playing"
 	pb.started = s.now()
-	s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackStarted", Timestamp: s.ts(), Playback: pb.wire()})
-	if d, ok := s.mediaDuration(pb.media); ok {
-		pb.timer = s.afterFunc(d, func() {
-			if pb.state == "playing" {
-				s.finishPlayback(pb, "done")
-			}
-		})
+	if pb.canceled {
+		s.finishPlayback(pb, "done")
+		return
 	}
+	s.playMedia(pb)
+}
+
+// playMedia plays pb.media[pb.index]: PlaybackStarted, then after the
+// media's length PlaybackContinuing and the next media, or PlaybackFinished
+// after the last one.
+func (s *Sim) playMedia(pb *playback) {
+	pb.state = "playing"
+	s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackStarted", Timestamp: s.ts(), Playback: pb.wire()})
+	d, ok := s.mediaDuration(pb.media[pb.index])
+	if !ok {
+		return // a tone: until stopped
+	}
+	pb.timer = s.afterFunc(d, func() {
+		if pb.state != "playing" {
+			return
+		}
+		pb.timer = nil
+		if pb.index+1 >= len(pb.media) {
+			s.finishPlayback(pb, "done")
+			return
+		}
+		pb.state = "continuing"
+		s.emit(s.playbackApps(pb), &evPlayback{Type: "PlaybackContinuing", Timestamp: s.ts(), Playback: pb.wire()})
+		pb.index++
+		s.playMedia(pb)
+	})
 }
 
 // finishPlayback ends a playback (completed, stopped, or its target gone)
@@ -274,6 +304,14 @@ func (s *Sim) finishRecording(rec *recording, state string) {
 	s.emit(s.recordingApps(rec), &evRecording{Type: "RecordingFinished", Timestamp: s.ts(), Recording: rec.wire()})
 	delete(s.recordings, rec.name)
 	s.doneRecordings.put(rec.name, rec.info())
+	// A finished recording is kept as a stored recording (with
+	// ifExists=overwrite, in place of the old one); a canceled one's file
+	// is deleted.
+	if state == "done" {
+		s.stored[rec.name] = &storedRecording{format: rec.format, length: rec.finished.Sub(rec.started)}
+	} else {
+		delete(s.stored, rec.name)
+	}
 	if rec.ch != nil {
 		rec.ch.recording = nil
 	} else {
@@ -285,4 +323,36 @@ func (s *Sim) finishRecording(rec *recording, state string) {
 		}
 		s.retech(rec.br)
 	}
+}
+
+// storedRecording is a finished recording; its file is made when it is
+// fetched. Guarded by Sim.mu.
+type storedRecording struct {
+	format string
+	length time.Duration
+}
+
+// recordingFile is the file of a recording of format that lasted d: for
+// wav a valid WAV file of 8 kHz 16-bit mono silence, for other formats
+// that many bytes of 8 kHz silence-like data.
+func recordingFile(format string, d time.Duration) []byte {
+	samples := int(d.Seconds()*8000) + 160
+	if format != "wav" {
+		return bytes.Repeat([]byte{0xff}, samples)
+	}
+	data := 2 * samples
+	b := make([]byte, 44+data)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+data))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], 16000)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(data))
+	return b
 }

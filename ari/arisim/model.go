@@ -54,6 +54,12 @@ type wirePlayback struct {
 	State        string `json:"state"`
 }
 
+// wireStoredRecording is ARI's StoredRecording.
+type wireStoredRecording struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+}
+
 type wireLiveRecording struct {
 	Name            string `json:"name"`
 	Format          string `json:"format"`
@@ -192,6 +198,16 @@ type evDialplan struct {
 	DialplanApp     string      `json:"dialplan_app"`
 	DialplanAppData string      `json:"dialplan_app_data"`
 	Channel         wireChannel `json:"channel"`
+	evTail
+}
+
+// evDtmf is ChannelDtmfReceived, in dtmf_end_to_json's order.
+type evDtmf struct {
+	Type       string      `json:"type"`
+	Timestamp  string      `json:"timestamp"`
+	Digit      string      `json:"digit"`
+	DurationMs int         `json:"duration_ms"`
+	Channel    wireChannel `json:"channel"`
 	evTail
 }
 

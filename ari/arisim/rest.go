@@ -21,6 +21,9 @@ func (s *Sim) Handler() http.Handler {
 
 	mux.HandleFunc("GET /ari/asterisk/info", s.api(s.getInfo))
 	mux.HandleFunc("GET /ari/asterisk/ping", s.api(s.ping))
+	mux.HandleFunc("GET /ari/asterisk/modules", s.api(s.listModules))
+	mux.HandleFunc("GET /ari/asterisk/modules/{moduleName}", s.api(s.getModule))
+	mux.HandleFunc("GET /ari/asterisk/config/dynamic/{configClass}/{objectType}/{id}", s.api(s.getDynamicConfig))
 
 	mux.HandleFunc("GET /ari/channels", s.api(s.listChannels))
 	mux.HandleFunc("POST /ari/channels", s.api(s.originate))
@@ -33,6 +36,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("DELETE /ari/channels/{channelId}/ring", s.api(s.ringStop))
 	mux.HandleFunc("POST /ari/channels/{channelId}/progress", s.api(s.progress))
 	mux.HandleFunc("POST /ari/channels/{channelId}/dial", s.api(s.dial))
+	mux.HandleFunc("POST /ari/channels/{channelId}/dtmf", s.api(s.sendDTMF))
 	mux.HandleFunc("POST /ari/channels/{channelId}/play", s.api(s.playChannel))
 	mux.HandleFunc("POST /ari/channels/{channelId}/play/{playbackId}", s.api(s.playChannel))
 	mux.HandleFunc("POST /ari/channels/{channelId}/record", s.api(s.recordChannel))
@@ -54,6 +58,9 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /ari/recordings/live/{recordingName}", s.api(s.getLiveRecording))
 	mux.HandleFunc("DELETE /ari/recordings/live/{recordingName}", s.api(s.cancelRecording))
 	mux.HandleFunc("POST /ari/recordings/live/{recordingName}/stop", s.api(s.stopRecording))
+	mux.HandleFunc("GET /ari/recordings/stored", s.api(s.listStored))
+	mux.HandleFunc("GET /ari/recordings/stored/{recordingName...}", s.api(s.getStored))
+	mux.HandleFunc("DELETE /ari/recordings/stored/{recordingName...}", s.api(s.deleteStored))
 
 	mux.HandleFunc("GET /ari/playbacks/{playbackId}", s.api(s.getPlayback))
 	mux.HandleFunc("DELETE /ari/playbacks/{playbackId}", s.api(s.stopPlayback))
@@ -61,6 +68,9 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /ari/applications", s.api(s.listApplications))
 	mux.HandleFunc("GET /ari/applications/{applicationName}", s.api(s.getApplication))
 	mux.HandleFunc("POST /ari/applications/{applicationName}/subscription", s.api(s.subscribe))
+	mux.HandleFunc("GET /ari/endpoints", s.api(s.listEndpoints))
+	mux.HandleFunc("GET /ari/endpoints/{tech}", s.api(s.listEndpoints))
+	mux.HandleFunc("GET /ari/endpoints/{tech}/{resource}", s.api(s.getEndpoint))
 	mux.HandleFunc("PUT /ari/endpoints/sendMessage", s.api(s.sendMessage))
 	mux.HandleFunc("PUT /ari/endpoints/{tech}/{resource}/sendMessage", s.api(s.sendMessageToEndpoint))
 
@@ -208,6 +218,9 @@ type reply struct {
 	status   int
 	body     any // nil: no body
 	location string
+	// file, when contentType is set, is the raw body (a recording's file).
+	file        []byte
+	contentType string
 }
 
 func errReply(status int, msg string) *reply {
@@ -240,6 +253,12 @@ func (s *Sim) api(op func(r *http.Request, p *params) *reply) http.HandlerFunc {
 		}
 		if rep.location != "" {
 			w.Header().Set("Location", rep.location)
+		}
+		if rep.contentType != "" {
+			w.Header().Set("Content-Type", rep.contentType)
+			w.WriteHeader(rep.status)
+			_, _ = w.Write(rep.file)
+			return
 		}
 		if rep.body == nil {
 			w.WriteHeader(rep.status)
@@ -764,6 +783,12 @@ func (s *Sim) stopPlayback(r *http.Request, p *params) *reply {
 	if pb == nil {
 		return errReply(http.StatusNotFound, "Playback not found")
 	}
+	if pb.state == "queued" {
+		// playback_cancel: no event now, PlaybackFinished (done) when its
+		// turn comes.
+		pb.canceled = true
+		return noContent()
+	}
 	s.finishPlayback(pb, "done")
 	return noContent()
 }
@@ -795,7 +820,7 @@ func (s *Sim) newRecording(p *params) (*recording, int, *reply) {
 	if !knownFormat(format) {
 		return nil, 0, errReply(http.StatusUnprocessableEntity, "specified format is unknown on this system")
 	}
-	_, stored := s.doneRecordings.get(name)
+	stored := s.stored[name] != nil
 	if s.recordings[name] != nil || (stored && (ifExists == "" || ifExists == "fail")) {
 		return nil, 0, errReply(http.StatusConflict, fmt.Sprintf("Recording '%s' already exists and can not be overwritten", name))
 	}
@@ -861,6 +886,42 @@ func (s *Sim) cancelRecording(r *http.Request, p *params) *reply {
 		return errReply(http.StatusNotFound, "Recording not found")
 	}
 	s.finishRecording(rec, "canceled")
+	return noContent()
+}
+
+// listStored is GET /recordings/stored: the finished recordings, by name.
+func (s *Sim) listStored(r *http.Request, p *params) *reply {
+	out := make([]wireStoredRecording, 0, len(s.stored))
+	for _, k := range sortedKeys(s.stored) {
+		out = append(out, wireStoredRecording{Name: k, Format: s.stored[k].format})
+	}
+	return okReply(out)
+}
+
+// getStored is GET /recordings/stored/{name} and, for a name ending in
+// /file, GET /recordings/stored/{name}/file: the file, with the Content-Type
+// Asterisk sends (media type "audio", subtype the file extension).
+func (s *Sim) getStored(r *http.Request, p *params) *reply {
+	name := r.PathValue("recordingName")
+	if base, ok := strings.CutSuffix(name, "/file"); ok && s.stored[base] != nil {
+		st := s.stored[base]
+		return &reply{status: http.StatusOK, file: recordingFile(st.format, st.length), contentType: "audio/" + st.format}
+	}
+	st := s.stored[name]
+	if st == nil {
+		return errReply(http.StatusNotFound, "Recording not found")
+	}
+	return okReply(wireStoredRecording{Name: name, Format: st.format})
+}
+
+// deleteStored is DELETE /recordings/stored/{name}: the recording and its
+// file are gone.
+func (s *Sim) deleteStored(r *http.Request, p *params) *reply {
+	name := r.PathValue("recordingName")
+	if s.stored[name] == nil {
+		return errReply(http.StatusNotFound, "Recording not found")
+	}
+	delete(s.stored, name)
 	return noContent()
 }
 

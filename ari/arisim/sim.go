@@ -66,6 +66,9 @@ type Options struct {
 	PlaybackDuration time.Duration
 	// MediaDurations overrides PlaybackDuration per media URI.
 	MediaDurations map[string]time.Duration
+	// DTMFDuration is how long the far party holds each key it presses
+	// with SendDTMF, reported as duration_ms; default 120 ms.
+	DTMFDuration time.Duration
 	// HistoryLimit bounds the destroyed channels (and finished playbacks and
 	// recordings) kept for inspection; default 10000.
 	HistoryLimit int
@@ -110,17 +113,21 @@ type Sim struct {
 	replaced map[string]int
 	// msgContexts holds the trunks' message_context; endpointSubs the
 	// endpoints each application subscribed to; sent the messages sent.
-	msgContexts     map[string]string
-	endpointSubs    map[string]map[string]bool
-	sent            []SentMessage
-	trunks          map[string]string
+	msgContexts  map[string]string
+	endpointSubs map[string]map[string]bool
+	sent         []SentMessage
+	trunks       map[string]string
+	// cfg is what a configuration check reads (config.go).
+	cfg             pjsipConfig
 	rules           []endpointRule
 	defaultBehavior Behavior
 	history         *boundedMap[ChannelInfo]
 	donePlaybacks   *boundedMap[PlaybackInfo]
 	doneRecordings  *boundedMap[RecordingInfo]
-	stats           Stats
-	wsWG            sync.WaitGroup
+	// stored are the finished recordings (GET /recordings/stored).
+	stored map[string]*storedRecording
+	stats  Stats
+	wsWG   sync.WaitGroup
 }
 
 // New returns a simulator configured by opts; Start makes it listen.
@@ -148,6 +155,9 @@ func New(opts Options) *Sim {
 	}
 	if opts.PlaybackDuration <= 0 {
 		opts.PlaybackDuration = 300 * time.Millisecond
+	}
+	if opts.DTMFDuration <= 0 {
+		opts.DTMFDuration = 120 * time.Millisecond
 	}
 	if opts.HistoryLimit <= 0 {
 		opts.HistoryLimit = 10000
@@ -194,10 +204,12 @@ func New(opts Options) *Sim {
 		msgContexts:     make(map[string]string),
 		endpointSubs:    make(map[string]map[string]bool),
 		trunks:          trunks,
+		cfg:             newPJSIPConfig(),
 		defaultBehavior: def,
 		history:         newBoundedMap[ChannelInfo](opts.HistoryLimit),
 		donePlaybacks:   newBoundedMap[PlaybackInfo](opts.HistoryLimit),
 		doneRecordings:  newBoundedMap[RecordingInfo](opts.HistoryLimit),
+		stored:          make(map[string]*storedRecording),
 	}
 }
 

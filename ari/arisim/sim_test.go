@@ -1,9 +1,11 @@
 package arisim_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -636,12 +638,49 @@ func TestMedia(t *testing.T) {
 	if r, ok := f.sim.Recording("call-1"); !ok || r.State != "done" {
 		t.Errorf("finished recording %+v", r)
 	}
+	// A canceled recording leaves no file.
+	f.rest.must(201, "POST", "/bridges/br-1/record", q("name", "call-1c", "format", "gsm"), nil)
+	f.ws.waitType("RecordingStarted", "call-1c", wait)
+	f.rest.must(204, "DELETE", "/recordings/live/call-1c", nil, nil)
+	f.ws.waitType("RecordingFinished", "call-1c", wait)
 	// A bridge deleted while recording ends the recording.
-	f.rest.must(201, "POST", "/bridges/br-1/record", q("name", "call-1b", "format", "wav"), nil)
+	f.rest.must(201, "POST", "/bridges/br-1/record", q("name", "call-1b", "format", "gsm"), nil)
 	f.ws.waitType("RecordingStarted", "call-1b", wait)
 	f.rest.must(204, "DELETE", "/bridges/br-1", nil, nil)
 	f.ws.waitType("RecordingFinished", "call-1b", wait)
 	f.ws.waitType("BridgeDestroyed", "br-1", wait)
+
+	// Finished recordings are stored: listed, described, their file served
+	// with Asterisk's Content-Type (audio/<extension>), deleted once.
+	st, body, _ := f.rest.do("GET", "/recordings/stored", nil, nil)
+	if st != 200 || string(body) != `[{"name":"call-1","format":"wav"},{"name":"call-1b","format":"gsm"}]` {
+		t.Errorf("stored recordings: %d %s", st, body)
+	}
+	if r := f.rest.must(200, "GET", "/recordings/stored/call-1", nil, nil); r["format"] != "wav" || r["name"] != "call-1" {
+		t.Errorf("stored recording %v", r)
+	}
+	req, _ := http.NewRequest("GET", f.sim.URL()+"/ari/recordings/stored/call-1/file", nil)
+	req.SetBasicAuth(testUser, testPass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wav, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "audio/wav" || !bytes.HasPrefix(wav, []byte("RIFF")) || string(wav[8:12]) != "WAVE" {
+		t.Errorf("stored file: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), wav[:min(12, len(wav))])
+	}
+	f.rest.must(204, "DELETE", "/recordings/stored/call-1", nil, nil)
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/recordings/stored/call-1"},
+		{"GET", "/recordings/stored/call-1/file"},
+		{"DELETE", "/recordings/stored/call-1"},
+		{"GET", "/recordings/stored/call-1c"},
+	} {
+		if st, body, _ := f.rest.do(tt.method, tt.path, nil, nil); st != 404 || string(body) != `{"message":"Recording not found"}` {
+			t.Errorf("%s %s: %d %s, want 404", tt.method, tt.path, st, body)
+		}
+	}
 }
 
 // TestEarlyBridge: create B, bridge it with the unanswered caller, dial:

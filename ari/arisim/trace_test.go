@@ -388,7 +388,8 @@ func (r *replay) event(idx int, raw json.RawMessage) {
 }
 
 // stimulate plays the SIP parties: the inbound call arrives, a party hangs
-// up. Outcomes of outbound legs come from the scripted behavior.
+// up, a party keys a digit. Outcomes of outbound legs come from the
+// scripted behavior.
 func (r *replay) stimulate(typ, key string, want map[string]any) {
 	r.t.Helper()
 	ch, _ := want["channel"].(map[string]any)
@@ -404,6 +405,11 @@ func (r *replay) stimulate(typ, key string, want map[string]any) {
 			r.t.Fatalf("inbound call: %v", err)
 		}
 		r.learn(key, id)
+	case "ChannelDtmfReceived":
+		// No trace holds one yet; a future one replays digit by digit.
+		if err := r.sim.SendDTMF(r.mapID(key), str(want["digit"]), 0); err != nil {
+			r.t.Fatalf("DTMF from the far party: %v", err)
+		}
 	case "ChannelHangupRequest":
 		if _, soft := want["soft"]; soft {
 			return // the application's or Asterisk's own hangup
@@ -426,7 +432,7 @@ func (r *replay) stimulate(typ, key string, want map[string]any) {
 func (r *replay) compareEvent(where string, want, got map[string]any) {
 	r.t.Helper()
 	r.compareFields(where, want, got, "type", "dialstatus", "forward", "dialstring", "cause", "cause_txt",
-		"tech_cause", "soft", "variable", "value", "dialplan_app", "caller_presentation", "caller_presentation_txt")
+		"tech_cause", "soft", "variable", "value", "dialplan_app", "caller_presentation", "caller_presentation_txt", "digit")
 	for _, f := range []string{"channel", "peer"} {
 		if wc, ok := want[f].(map[string]any); ok {
 			gc, _ := got[f].(map[string]any)

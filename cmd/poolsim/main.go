@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/privnum/privnum/internal/pooltrace"
 )
 
 func main() {
@@ -50,7 +52,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("poolsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	tc := TraceConfig{}
+	tc := pooltrace.TraceConfig{}
 	redisURL := fs.String("redis", "", "Redis URL to use (its database is flushed); empty starts a throwaway redis-server")
 	flush := fs.Bool("flush", false, "allow --redis to name a database that is not empty (it will be flushed)")
 	fs.Uint64Var(&tc.Seed, "seed", 1, "trace seed")
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func simulate(ctx context.Context, url string, flush bool, tc TraceConfig, maxPool int, verbose bool, stdout, stderr io.Writer) error {
+func simulate(ctx context.Context, url string, flush bool, tc pooltrace.TraceConfig, maxPool int, verbose bool, stdout, stderr io.Writer) error {
 	if url == "" {
 		u, stop, err := startRedis(ctx)
 		if err != nil {
@@ -105,12 +107,12 @@ func simulate(ctx context.Context, url string, flush bool, tc TraceConfig, maxPo
 
 	fmt.Fprintf(stdout, "trace: seed %d, %d buyers, %d couriers carrying %d–%d orders at once, orders opening over %s, lasting %s on average, quarantine %s\n",
 		tc.Seed, tc.Buyers, tc.Couriers, tc.MinLoad, tc.MaxLoad, tc.Span, tc.OrderTime, tc.Quarantine)
-	progress := func(r Run) {
+	progress := func(r pooltrace.Run) {
 		if verbose {
 			fmt.Fprintf(stderr, "  %s\n", r)
 		}
 	}
-	res, err := NewSimulator(rdb).Simulate(ctx, tc, maxPool, progress)
+	res, err := pooltrace.NewSimulator(rdb).Simulate(ctx, tc, maxPool, progress)
 	if err != nil {
 		return err
 	}
@@ -118,7 +120,7 @@ func simulate(ctx context.Context, url string, flush bool, tc TraceConfig, maxPo
 	return nil
 }
 
-func report(w io.Writer, r Result) {
+func report(w io.Writer, r pooltrace.Result) {
 	row := func(label string, v any) { fmt.Fprintf(w, "  %-62s %v\n", label, v) }
 	row("bindings in trace", r.Bindings)
 	row("Δ, most active bindings one party holds", r.DeltaActive)
@@ -154,7 +156,7 @@ func report(w io.Writer, r Result) {
 	}
 }
 
-func gap(r Result) string {
+func gap(r pooltrace.Result) string {
 	if r.Smallest == 0 {
 		return "?"
 	}

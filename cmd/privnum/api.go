@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +32,8 @@ type apiConfig struct {
 	scanIPLimit    int
 	scanIPWindow   time.Duration
 	trustedProxies []string
+	// ari, when its URL is set, serves call recordings from Asterisk.
+	ari ariLogin
 }
 
 func (a *app) apiCmd() *cobra.Command {
@@ -50,13 +51,17 @@ func (a *app) apiCmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&ac.listen, "listen", envOr("PRIVNUM_API_LISTEN", "127.0.0.1:8080"), "address to serve the API on; env PRIVNUM_API_LISTEN")
+	f.StringVar(&ac.listen, "listen", "127.0.0.1:8080", "address to serve the API on; env PRIVNUM_API_LISTEN")
+	a.envFlag(f, "listen", "PRIVNUM_API_LISTEN")
 	f.DurationVar(&ac.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	f.Int64Var(&ac.maxBody, "max-body", 64<<10, "largest request body in bytes")
 	f.IntVar(&ac.scanIPLimit, "scan-ip-limit", scanpage.DefaultIPLimit, "requests to the QR scan page per source IP per --scan-ip-window; negative: no limit")
 	f.DurationVar(&ac.scanIPWindow, "scan-ip-window", scanpage.DefaultIPWindow, "window of --scan-ip-limit")
-	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", splitList(os.Getenv("PRIVNUM_TRUSTED_PROXIES")),
+	f.StringSliceVar(&ac.trustedProxies, "trusted-proxy", nil,
 		"reverse proxy address or CIDR whose X-Forwarded-For the scan page believes (repeatable); env PRIVNUM_TRUSTED_PROXIES (comma-separated)")
+	a.envFlag(f, "trusted-proxy", "PRIVNUM_TRUSTED_PROXIES")
+	a.ariFlags(f, &ac.ari, "")
+	f.Lookup("ari-url").Usage = "Asterisk HTTP base URL (without /ari) for GET /v1/calls/{id}/recording (empty: not served); env PRIVNUM_ARI_URL"
 	return cmd
 }
 
@@ -71,7 +76,7 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	log := slog.New(logh)
 	hooks := webhook.NewStore(a.rdb)
 	dispatcher := webhook.NewDispatcher(hooks, webhook.Config{Logger: log})
-	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: publicBase()})
+	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: a.publicBase()})
 	if err != nil {
 		return usageError{err}
 	}
@@ -82,8 +87,19 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	if devices == nil {
 		log.Warn("device binding is off: " + deviceSecretEnv + " is not set; /v1/devices is not served, and scans and callbacks with keys that require a device fail (503)")
 	}
+	var recs api.RecordingService
+	if ac.ari.url != "" {
+		svc, err := a.recordings(ac.ari)
+		if err != nil {
+			return err
+		}
+		recs = svc
+	} else {
+		log.Info("call recordings are not served: no --ari-url (PRIVNUM_ARI_URL)")
+	}
 	srv, err := api.New(api.Config{
-		Redis: a.rdb, Keys: apikey.New(a.rdb),
+		Recordings: recs,
+		Redis:      a.rdb, Keys: apikey.New(a.rdb),
 		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0), Groups: a.groups,
 		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
 		QR: api.NewQRService(codes), Callbacks: api.NewCallbackService(callbacks), Verifications: api.NewVerificationService(verifications), Devices: devices,
@@ -173,7 +189,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if requireDevice {
 				// Without device binding the API could never check the
 				// tokens such a key must present.
-				secret, err := deviceSecret()
+				secret, err := a.deviceSecret()
 				if err != nil {
 					return usageError{err}
 				}
@@ -251,21 +267,14 @@ func (a *app) apikeyCmd() *cobra.Command {
 	return cmd
 }
 
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.
 func parseProxies(vals []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range vals {
+		// From PRIVNUM_TRUSTED_PROXIES "a, b": a CSV list, spaces allowed.
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
 		if p, err := netip.ParsePrefix(v); err == nil {
 			out = append(out, p.Masked())
 			continue

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/privnum/privnum/api"
 	"github.com/privnum/privnum/callback"
@@ -17,8 +16,8 @@ const deviceSecretEnv = "PRIVNUM_DEVICE_SECRET"
 
 // deviceSecret returns the device secret from the environment: nil when it
 // is unset, an error when it is too short.
-func deviceSecret() ([]byte, error) {
-	s := os.Getenv(deviceSecretEnv)
+func (a *app) deviceSecret() ([]byte, error) {
+	s := a.env(deviceSecretEnv)
 	if s == "" {
 		return nil, nil
 	}
@@ -36,7 +35,7 @@ func (a *app) apiFlows(log *slog.Logger) (callbacks *callback.Service, verificat
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	secret, err := deviceSecret()
+	secret, err := a.deviceSecret()
 	if err != nil {
 		return nil, nil, nil, usageError{err}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +17,7 @@ import (
 )
 
 // publicBase is where QR code URLs point.
-func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase) }
+func (a *app) publicBase() string { return a.envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase) }
 
 // dialServices builds the callback and verification services. Without a
 // dialer (CLI, HTTP API) they queue calls for privnum serve.
@@ -27,17 +26,17 @@ func publicBase() string { return envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase
 func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, qcfg dialq.Config) (*callback.Service, *verify.Service, *dialq.Queue, error) {
 	qcfg.Logger = log
 	q := dialq.NewWithConfig(a.rdb, qcfg)
-	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: publicBase()})
+	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: a.publicBase()})
 	if err != nil {
 		return nil, nil, nil, usageError{err}
 	}
-	sender := callback.HTTPSender{URL: os.Getenv("PRIVNUM_MESSAGE_URL"), Secret: os.Getenv("PRIVNUM_MESSAGE_SECRET")}
+	sender := callback.HTTPSender{URL: a.env("PRIVNUM_MESSAGE_URL"), Secret: a.env("PRIVNUM_MESSAGE_SECRET")}
 	events := callbackEvents{webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log})}
 	deps := callback.Deps{Bindings: a.bindings, Orders: a.orders, Owners: codes, Dialer: dialer, Sender: sender, Publisher: events}
 	if dialer == nil {
 		deps.Queue = q
 	}
-	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: os.Getenv("PRIVNUM_CALLBACK_MESSAGE")})
+	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: a.env("PRIVNUM_CALLBACK_MESSAGE")})
 	vs := verify.New(a.rdb, a.parser, verify.QueueFlasher{Queue: q}, verify.Config{Logger: log})
 	return cbs, vs, q, nil
 }

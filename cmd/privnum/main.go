@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
@@ -34,7 +35,12 @@ func main() {
 
 // run executes the CLI with args and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+}
+
+// runEnv is run with getenv as the process environment.
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -58,6 +64,11 @@ type usageError struct{ error }
 // app holds the global flags and the services built from them.
 type app struct {
 	stdout, stderr io.Writer
+	// getenv reads the environment; nil means os.Getenv.
+	getenv func(string) string
+	// envErrs are the environment variables whose values their flags
+	// refused; the command fails with them before it runs.
+	envErrs []error
 
 	redisURL   string
 	region     string
@@ -76,11 +87,45 @@ type app struct {
 	groups   *group.Service
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
+// env returns the environment variable name ("" when unset).
+func (a *app) env(name string) string {
+	if a.getenv != nil {
+		return a.getenv(name)
+	}
+	return os.Getenv(name)
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func (a *app) envOr(name, def string) string {
+	if v := a.env(name); v != "" {
 		return v
 	}
 	return def
+}
+
+// envAnnotation is the flag annotation naming the environment variable a
+// flag reads.
+const envAnnotation = "privnum_env"
+
+// envFlag binds the flag name of fs to the environment variable env: when
+// env is set, its value replaces the flag's default (the command line still
+// wins; --help shows the built-in default, never a secret from the
+// environment). The flag is annotated with env, which is how the tests tell
+// which variables a command reads. A value the flag refuses fails the
+// command before it runs.
+func (a *app) envFlag(fs *pflag.FlagSet, name, env string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("envFlag: no flag --" + name)
+	}
+	if err := fs.SetAnnotation(name, envAnnotation, []string{env}); err != nil {
+		panic(err)
+	}
+	if v := a.env(env); v != "" {
+		if err := f.Value.Set(v); err != nil {
+			a.envErrs = append(a.envErrs, fmt.Errorf("%s=%q (--%s): %w", env, v, name, err))
+		}
+	}
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -90,24 +135,28 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := errors.Join(a.envErrs...); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.redisURL, "redis", envOr("PRIVNUM_REDIS_URL", store.DefaultURL), "Redis URL (redis://, rediss://, redis+cluster://, redis+sentinel://); env PRIVNUM_REDIS_URL")
-	pf.StringVar(&a.region, "region", envOr("PRIVNUM_REGION", ""), "default region for national numbers, e.g. CN; env PRIVNUM_REGION")
-	q, err := time.ParseDuration(envOr("PRIVNUM_QUARANTINE", "24h"))
-	if err != nil {
-		q = 24 * time.Hour
-	}
-	pf.DurationVar(&a.quarantine, "quarantine", q, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
-	pf.StringVar(&a.logLevel, "log-level", envOr("PRIVNUM_LOG_LEVEL", "info"), "debug, info, warn or error (serve and api); no level logs a secret or a real number; env PRIVNUM_LOG_LEVEL")
-	pf.StringVar(&a.durability, "durability", envOr("PRIVNUM_DURABILITY", "off"), "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
-	rw, err := time.ParseDuration(envOr("PRIVNUM_REPLY_WINDOW", "24h"))
-	if err != nil {
-		rw = 24 * time.Hour
-	}
-	pf.DurationVar(&a.replyWindow, "reply-window", rw, "how long after a caller reached the owner of an axn or axg binding without a fixed B the owner reaches that caller by calling X (serve, route); env PRIVNUM_REPLY_WINDOW")
+	pf.StringVar(&a.redisURL, "redis", store.DefaultURL, "Redis URL (redis://, rediss://, redis+cluster://, redis+sentinel://); env PRIVNUM_REDIS_URL")
+	a.envFlag(pf, "redis", "PRIVNUM_REDIS_URL")
+	pf.StringVar(&a.region, "region", "", "default region for national numbers, e.g. CN; env PRIVNUM_REGION")
+	a.envFlag(pf, "region", "PRIVNUM_REGION")
+	pf.DurationVar(&a.quarantine, "quarantine", 24*time.Hour, "how long a released (number, party) pair stays reserved; env PRIVNUM_QUARANTINE")
+	a.envFlag(pf, "quarantine", "PRIVNUM_QUARANTINE")
+	pf.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error (serve and api); no level logs a secret or a real number; env PRIVNUM_LOG_LEVEL")
+	a.envFlag(pf, "log-level", "PRIVNUM_LOG_LEVEL")
+	pf.StringVar(&a.durability, "durability", "off", "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
+	a.envFlag(pf, "durability", "PRIVNUM_DURABILITY")
+	pf.DurationVar(&a.replyWindow, "reply-window", 24*time.Hour, "how long after a caller reached the owner of an axn or axg binding without a fixed B the owner reaches that caller by calling X (serve, route); env PRIVNUM_REPLY_WINDOW")
+	a.envFlag(pf, "reply-window", "PRIVNUM_REPLY_WINDOW")
 	pf.IntVar(&a.groupLimit, "group-limit", 1000, "most members an axg group may hold (CLI and api)")
-	root.AddCommand(a.poolCmd(), a.bindCmd(), a.groupCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd())
+	root.AddCommand(a.poolCmd(), a.bindCmd(), a.groupCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd(), a.doctorCmd())
 	return root
 }
 

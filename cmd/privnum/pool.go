@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/pool"
 )
 
@@ -103,6 +104,44 @@ func (a *app) poolCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, list, retire, restore)
+	var fcJSON bool
+	forecast := &cobra.Command{
+		Use:   "forecast",
+		Short: "The smallest pool that serves the current load, and the headroom left, per area tag",
+		Long: `From the live party index and the quarantine: per area tag and for the whole pool, the most
+numbers one party holds now, live or quarantined (Δ, the smallest pool that serves the current load),
+and the headroom: the pool minus that. At headroom 0 for the whole pool, the busiest party's next
+binding fails with "pool exhausted".`,
+		Args: exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			f, err := a.bindings.Forecast(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if fcJSON {
+				return a.printJSON(f)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "AREA\tPOOL\tNEEDED\tHEADROOM\tBUSIEST PARTY")
+			row := func(area string, r binding.AreaForecast) {
+				busiest := r.Busiest
+				if busiest == "" {
+					busiest = "-"
+				}
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", area, r.Pool, r.Needed, r.Headroom, busiest)
+			}
+			for _, r := range f.Areas {
+				row(areaLabel(r.Area), r)
+			}
+			row("(all)", f.Total)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d parties hold numbers\n", f.Parties)
+			return nil
+		}),
+	}
+	forecast.Flags().BoolVar(&fcJSON, "json", false, "print JSON")
+	cmd.AddCommand(add, list, retire, restore, forecast)
 	return cmd
 }

@@ -58,7 +58,8 @@ Scanning a middle-number code gives the scanner a short-lived virtual number
 that reaches the owner.`,
 	}
 	var base string
-	cmd.PersistentFlags().StringVar(&base, "base", envOr("PRIVNUM_PUBLIC_BASE", defaultPublicBase), "public base URL the codes point under (BASE/q/TOKEN); env PRIVNUM_PUBLIC_BASE")
+	cmd.PersistentFlags().StringVar(&base, "base", defaultPublicBase, "public base URL the codes point under (BASE/q/TOKEN); env PRIVNUM_PUBLIC_BASE")
+	a.envFlag(cmd.PersistentFlags(), "base", "PRIVNUM_PUBLIC_BASE")
 	service := func() (*qr.Service, error) {
 		s, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: base})
 		if err != nil {
@@ -174,20 +175,25 @@ func (a *app) unmint(s *qr.Service, codes []qr.Code, cause error) error {
 }
 
 func (a *app) qrLabelsCmd(service func() (*qr.Service, error)) *cobra.Command {
-	var csvPath, out, mode string
+	var csvPath, out, mode, fontPath string
 	var quiet, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "labels --csv rows.csv -o labels.pdf",
+		Use:   "labels --csv rows.csv -o labels.pdf [--font FILE.ttf]",
 		Short: "Mint one code per CSV row and print them on A4 label sheets",
 		Long: fmt.Sprintf(`Mint one code per CSV row and lay out one label per row on A4 pages.
 
 The CSV has per row an owner number, a label text and optionally a mode:
 "owner,label[,mode]". A first row with a cell "owner" is a header naming the
 columns (owner, label, mode in any order). Blank lines and lines starting
-with # are skipped; rows without a mode take --mode. Label text is printed
-in Helvetica, so it must be Latin (Windows-1252). Every row is checked
-before anything is minted: a bad row is refused with its line number and
-nothing is stored.
+with # are skipped; rows without a mode take --mode. Latin text
+(Windows-1252) is printed in Helvetica; any other script (Chinese, ...)
+with --font, a TrueType font (.ttf, or the first face of a .ttc), or else
+the first system font that has every glyph (fonts-wqy-zenhei,
+fonts-wqy-microhei, fonts-arphic-uming, fonts-droid-fallback, DejaVu Sans,
+then any under /usr/share/fonts). OpenType CFF fonts (fonts-noto-cjk) cannot
+be embedded. Every row is checked, and the font chosen, before anything is
+minted: a bad row is refused with its line number, a label no font can
+print with the characters it lacks, and nothing is stored.
 
 Sheet: A4 portrait, %d columns × %d rows of %.0f × %.0f mm labels (%d per page), edge
 to edge across, 0.5 mm margin top and bottom — the common 3×8 70×37 mm
@@ -213,10 +219,16 @@ e.g. ABCD-EFGH) on the right.`, qr.LabelColumns, qr.LabelRows, qr.LabelWidth, qr
 			if err != nil {
 				return fmt.Errorf("%s: %w", csvPath, err)
 			}
+			texts := make([]string, len(reqs))
 			for i := range reqs {
 				if reqs[i].Mode == "" {
 					reqs[i].Mode = def
 				}
+				texts[i] = reqs[i].Label
+			}
+			font, err := qr.FindFont(texts, fontPath)
+			if err != nil {
+				return err
 			}
 			f, err := createOut(out)
 			if err != nil {
@@ -232,7 +244,7 @@ e.g. ABCD-EFGH) on the right.`, qr.LabelColumns, qr.LabelRows, qr.LabelWidth, qr
 				labels[i] = qr.Label{Code: c}
 			}
 			w := bufio.NewWriter(f)
-			err = qr.WriteLabels(w, labels, a.progress("printing", len(labels), quiet))
+			err = qr.Sheet{Font: font}.Write(w, labels, a.progress("printing", len(labels), quiet))
 			if err == nil {
 				err = w.Flush()
 			}
@@ -262,6 +274,7 @@ e.g. ABCD-EFGH) on the right.`, qr.LabelColumns, qr.LabelRows, qr.LabelWidth, qr
 	}
 	f := cmd.Flags()
 	f.StringVar(&csvPath, "csv", "", "CSV of owner,label[,mode] rows (required)")
+	f.StringVar(&fontPath, "font", "", "TrueType font (.ttf/.ttc) for the label text; default: Helvetica for Latin text, else the first system font with every glyph")
 	f.StringVarP(&out, "output", "o", "", "the PDF to write (required)")
 	f.StringVar(&mode, "mode", string(qr.MiddleNumber), "mode for rows that give none: middle-number or callback")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,7 +269,7 @@ func TestCLIQRLabelsBadRowMintsNothing(t *testing.T) {
 		{"owner,label\n13800138000,A\n13800138001,B\n\n12345,C\n", "line 5"},
 		{"13800138000,A\n13800138000,B,fax\n", "line 2"},
 		{"owner,label\n13800138000,A\n13800138000,\n", "line 3"},
-		{"owner,label\n13800138000,订单 1\n", "line 2"},
+		{"owner,label\n13800138000,\"a\x07b\"\n", "line 2"},
 	}
 	for i, tt := range tests {
 		csvPath := filepath.Join(dir, fmt.Sprintf("bad%d.csv", i))
@@ -284,6 +285,65 @@ func TestCLIQRLabelsBadRowMintsNothing(t *testing.T) {
 	}
 	if n := c.qrKeys(); n != 0 {
 		t.Errorf("bad CSVs minted %d code(s)", n)
+	}
+}
+
+// TestCLIQRLabelsChinese prints Chinese labels with the system font
+// (fonts-wqy-zenhei in CI) and reads them back with pdftotext; a --font
+// that is no font, or lacks a glyph, is refused before anything is minted.
+func TestCLIQRLabelsChinese(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "zh.csv")
+	os.WriteFile(csvPath, []byte("owner,label\n13800138000,扫码联系店主\n13800138001,Front desk\n"), 0o600)
+	pdfPath := filepath.Join(dir, "zh.pdf")
+	if _, errs, code := c.runQR("qr", "labels", "--csv", csvPath, "-o", pdfPath, "--quiet"); code != 0 {
+		t.Fatalf("labels: exit %d: %s", code, errs)
+	}
+	if bin, err := exec.LookPath("pdftotext"); err != nil {
+		t.Log("pdftotext not installed: the sheet is not read back")
+	} else {
+		out, err := exec.Command(bin, "-enc", "UTF-8", pdfPath, "-").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(out)), "")
+		for _, want := range []string{"扫码联系店主", "Frontdesk"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%q not in the sheet: %q", want, text)
+			}
+		}
+	}
+	if n := c.qrKeys(); n != 2 {
+		t.Fatalf("%d codes", n)
+	}
+
+	junk := filepath.Join(dir, "junk.ttf")
+	os.WriteFile(junk, []byte("not a font"), 0o600)
+	emoji := filepath.Join(dir, "emoji.csv")
+	os.WriteFile(emoji, []byte("owner,label\n13800138000,扫码 😀\n"), 0o600)
+	font, err := qr.FindFont([]string{"扫码"}, "")
+	if err != nil || font == nil {
+		t.Fatalf("no CJK font (apt-get install fonts-wqy-zenhei): %v", err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--csv", csvPath, "--font", junk}, junk},
+		{[]string{"--csv", emoji, "--font", font.Path}, "has no glyphs for 😀"},
+	} {
+		out := filepath.Join(dir, "bad.pdf")
+		_, errs, code := c.runQR(append([]string{"qr", "labels", "-o", out}, tt.args...)...)
+		if code == 0 || !strings.Contains(errs, tt.want) {
+			t.Errorf("labels %v: exit %d, %q; want an error naming %q", tt.args, code, errs, tt.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("labels %v wrote %s", tt.args, out)
+		}
+	}
+	if n := c.qrKeys(); n != 2 {
+		t.Errorf("refused sheets minted %d code(s)", n-2)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +19,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/privnum/privnum/ari"
+	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/dialq"
 	"github.com/privnum/privnum/lease"
 	"github.com/privnum/privnum/ratelimit"
+	"github.com/privnum/privnum/recording"
 	"github.com/privnum/privnum/verify"
 	"github.com/privnum/privnum/webhook"
 )
@@ -40,9 +44,13 @@ type serveConfig struct {
 	metricsAddr                       string
 	instance, leaseName               string
 	leaseTTL, reclaimAfter            time.Duration
-	msgEndpoint, msgTo, msgFrom       string
+	trunks                            []string
+	msgTo, msgFrom                    string
 	msgLimit                          int
 	msgWindow                         time.Duration
+	headroomEvery                     time.Duration
+	// pruneAfter, when > 0, deletes recordings older than it daily.
+	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
 	quiet bool
 }
@@ -58,29 +66,57 @@ func (a *app) serveCmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&sc.ariURL, "ari-url", envOr("PRIVNUM_ARI_URL", "http://127.0.0.1:8088"), "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
-	f.StringVar(&sc.ariUser, "ari-user", envOr("PRIVNUM_ARI_USER", "privnum"), "ARI user; env PRIVNUM_ARI_USER")
-	f.StringVar(&sc.ariPassword, "ari-password", envOr("PRIVNUM_ARI_PASSWORD", ""), "ARI password; env PRIVNUM_ARI_PASSWORD")
-	f.StringVar(&sc.app, "ari-app", envOr("PRIVNUM_ARI_APP", "privnum"), "Stasis application name; env PRIVNUM_ARI_APP")
-	f.StringVar(&sc.endpoint, "endpoint-template", envOr("PRIVNUM_ENDPOINT_TEMPLATE", "PJSIP/{number}@carrier"), "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
-	f.StringVar(&sc.callerID, "caller-id-template", envOr("PRIVNUM_CALLER_ID_TEMPLATE", "{number}"), "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
+	a.addAsteriskFlags(f, &sc)
+	f.StringVar(&sc.callerID, "caller-id-template", "{number}", "how the virtual number is shown to the called party; env PRIVNUM_CALLER_ID_TEMPLATE")
+	a.envFlag(f, "caller-id-template", "PRIVNUM_CALLER_ID_TEMPLATE")
 	f.DurationVar(&sc.ringTimeout, "ring-timeout", 30*time.Second, "how long the called party rings when the binding sets no limit")
 	f.DurationVar(&sc.drainTimeout, "drain-timeout", 5*time.Minute, "on SIGTERM, how long live calls may go on before they are cut")
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
 	f.StringVar(&sc.notInGroup, "announce-not-in-group", "sound:ss-noservice", "media played to a caller outside an axg binding's group")
 	f.StringVar(&sc.noLastCaller, "announce-no-last-caller", "sound:vm-nobodyavail", "media played to the owner of an axn or axg binding without a fixed B when nobody called within --reply-window")
-	f.StringVar(&sc.metricsAddr, "metrics-listen", envOr("PRIVNUM_METRICS_LISTEN", "127.0.0.1:9464"), "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
-	f.StringVar(&sc.instance, "instance", envOr("PRIVNUM_INSTANCE", defaultInstance()), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
-	f.StringVar(&sc.leaseName, "lease-name", envOr("PRIVNUM_LEASE_NAME", ""), "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
+	f.StringVar(&sc.metricsAddr, "metrics-listen", "127.0.0.1:9464", "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
+	a.envFlag(f, "metrics-listen", "PRIVNUM_METRICS_LISTEN")
+	f.StringVar(&sc.instance, "instance", defaultInstance(), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
+	a.envFlag(f, "instance", "PRIVNUM_INSTANCE")
+	f.StringVar(&sc.leaseName, "lease-name", "", "name of the lease the active and standby processes for one Asterisk share (default: the application name and the ARI host); env PRIVNUM_LEASE_NAME")
+	a.envFlag(f, "lease-name", "PRIVNUM_LEASE_NAME")
 	f.DurationVar(&sc.leaseTTL, "lease-ttl", 2*time.Second, "a standby takes over about this long after the active process stops renewing its lease (0: no lease, no standby)")
-	f.StringVar(&sc.msgEndpoint, "message-endpoint", envOr("PRIVNUM_MESSAGE_ENDPOINT", "PJSIP/trunk-in"), "the inbound trunk whose text messages (SIP MESSAGE) are relayed; env PRIVNUM_MESSAGE_ENDPOINT")
-	f.StringVar(&sc.msgTo, "message-to-template", envOr("PRIVNUM_MESSAGE_TO_TEMPLATE", ""), "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
-	f.StringVar(&sc.msgFrom, "message-from-template", envOr("PRIVNUM_MESSAGE_FROM_TEMPLATE", ""), "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	f.StringVar(&sc.msgFrom, "message-from-template", "", "the sender of a relayed text message, with the virtual number as {number} (default '<sip:{number}@ARI host>'); env PRIVNUM_MESSAGE_FROM_TEMPLATE")
+	a.envFlag(f, "message-from-template", "PRIVNUM_MESSAGE_FROM_TEMPLATE")
 	f.IntVar(&sc.msgLimit, "message-limit", 20, "text messages one sender may have relayed per --message-limit-window (0: no limit)")
 	f.DurationVar(&sc.msgWindow, "message-limit-window", time.Hour, "the window of --message-limit")
+	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
+	f.DurationVar(&sc.headroomEvery, "headroom-every", time.Minute, "how often the privnum_pool_headroom gauge is computed from the party index (0: never)")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
+}
+
+// addAsteriskFlags registers the flags that say which Asterisk, application
+// and trunks serve works with (doctor checks the same ones).
+func (a *app) addAsteriskFlags(f *pflag.FlagSet, sc *serveConfig) {
+	f.StringVar(&sc.ariURL, "ari-url", "http://127.0.0.1:8088", "Asterisk HTTP base URL (without /ari); env PRIVNUM_ARI_URL")
+	a.envFlag(f, "ari-url", "PRIVNUM_ARI_URL")
+	f.StringVar(&sc.ariUser, "ari-user", "privnum", "ARI user; env PRIVNUM_ARI_USER")
+	a.envFlag(f, "ari-user", "PRIVNUM_ARI_USER")
+	f.StringVar(&sc.ariPassword, "ari-password", "", "ARI password; env PRIVNUM_ARI_PASSWORD")
+	a.envFlag(f, "ari-password", "PRIVNUM_ARI_PASSWORD")
+	f.StringVar(&sc.app, "ari-app", "privnum", "Stasis application name; env PRIVNUM_ARI_APP")
+	a.envFlag(f, "ari-app", "PRIVNUM_ARI_APP")
+	f.StringVar(&sc.endpoint, "endpoint-template", "PJSIP/{number}@carrier", "how to dial the hidden party ({number} E.164, {digits} without +); env PRIVNUM_ENDPOINT_TEMPLATE")
+	a.envFlag(f, "endpoint-template", "PRIVNUM_ENDPOINT_TEMPLATE")
+	// The old name first: registering a flag sets its variable to the
+	// flag's default. The environment is read in the same order: the new
+	// variable wins.
+	f.StringSliceVar(&sc.trunks, "message-endpoint", nil, "the old name of --trunk-endpoint; env PRIVNUM_MESSAGE_ENDPOINT")
+	f.MarkDeprecated("message-endpoint", "use --trunk-endpoint")
+	f.StringSliceVar(&sc.trunks, "trunk-endpoint", []string{"PJSIP/trunk-in"},
+		"the inbound trunks' endpoints (comma separated, or repeat the flag): their calls are resolved while Asterisk still runs the dialplan, and their text messages (SIP MESSAGE) are relayed; env PRIVNUM_TRUNK_ENDPOINT")
+	a.envFlag(f, "message-endpoint", "PRIVNUM_MESSAGE_ENDPOINT")
+	a.envFlag(f, "trunk-endpoint", "PRIVNUM_TRUNK_ENDPOINT")
+	f.StringVar(&sc.msgTo, "message-to-template", "", "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
+	a.envFlag(f, "message-to-template", "PRIVNUM_MESSAGE_TO_TEMPLATE")
 }
 
 func defaultInstance() string {
@@ -130,7 +166,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	// Call records also go out as call.completed webhooks (delivered by privnum api).
 	hooks := webhook.NewDispatcher(webhook.NewStore(a.rdb), webhook.Config{Logger: log})
 	calls := hooks.CallRecorder(cdr.New(a.rdb, 0))
-	msgs := call.Messages{Endpoint: sc.msgEndpoint, ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
+	msgs := call.Messages{ToTemplate: sc.msgTo, FromTemplate: sc.msgFrom}
 	if msgs.FromTemplate == "" {
 		host := "localhost"
 		if u, err := url.Parse(sc.ariURL); err == nil && u.Hostname() != "" {
@@ -142,7 +178,8 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		msgs.Limiter = ratelimit.New(a.rdb, "pn:rl:sms", sc.msgLimit, sc.msgWindow)
 	}
 	app := call.New(client, a.bindings, calls, call.Config{
-		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID, Messages: msgs,
+		Application: sc.app, EndpointTemplate: sc.endpoint, CallerIDTemplate: sc.callerID,
+		Trunks: trunkList(sc.trunks), Messages: msgs,
 		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
 		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired, NotInGroup: sc.notInGroup, NoLastCaller: sc.noLastCaller},
@@ -163,6 +200,29 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		}
 		return 0
 	}))
+	if sc.headroomEvery > 0 {
+		headroom := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "privnum_pool_headroom",
+			Help: `Active pool numbers the busiest party does not hold yet, per area tag ("(untagged)": numbers without one; "(all)": the whole pool, 0 means that party's next binding fails with pool exhausted).`,
+		}, []string{"area"})
+		reg.MustRegister(headroom)
+		// The first reading is taken before /metrics is served.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		updateHeadroom(fctx, a.bindings, headroom, log)
+		cancel()
+		go func() {
+			t := time.NewTicker(sc.headroomEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					updateHeadroom(ctx, a.bindings, headroom, log)
+				}
+			}
+		}()
+	}
 	if sc.leaseTTL > 0 {
 		ls = lease.New(a.rdb, sc.leaseKey(), sc.instance, sc.leaseTTL)
 	}
@@ -256,6 +316,11 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 			verify.FlashJobKind: verify.FlashJobs{Service: vs, Dialer: app}.Place,
 		}.Place)
 	}()
+	if sc.pruneAfter > 0 {
+		workers.Add(1)
+		pruner := recording.New(client, cdr.New(a.rdb, 0), log)
+		go func() { defer workers.Done(); pruner.RunDaily(runCtx, time.Duration(sc.pruneAfter)) }()
+	}
 	log.Info("call control running", "ari", sc.ariURL, "app", sc.app)
 	if ready != nil {
 		ready <- app
@@ -288,6 +353,29 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	<-runErr
 	log.Info("stopped")
 	return nil
+}
+
+// updateHeadroom sets the privnum_pool_headroom gauge from a forecast.
+func updateHeadroom(ctx context.Context, svc *binding.Service, g *prometheus.GaugeVec, log *slog.Logger) {
+	f, err := svc.Forecast(ctx)
+	if err != nil {
+		log.Warn("pool headroom not updated", "err", err)
+		return
+	}
+	g.Reset() // areas that left the pool
+	for _, a := range f.Areas {
+		g.WithLabelValues(areaLabel(a.Area)).Set(float64(a.Headroom))
+	}
+	g.WithLabelValues("(all)").Set(float64(f.Total.Headroom))
+}
+
+// areaLabel is an area tag as a label value; area tags never hold
+// parentheses, so "(untagged)" and "(all)" cannot clash with one.
+func areaLabel(area string) string {
+	if area == "" {
+		return "(untagged)"
+	}
+	return area
 }
 
 // Warm connections: a call's path from StasisStart to the originate
@@ -365,7 +453,7 @@ func (a *app) callsCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().Int64Var(&limit, "limit", 50, "how many records")
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, a.callRecordingCmd())
 	return cmd
 }
 
@@ -406,4 +494,16 @@ func (e callEvents) CallEvent(ctx context.Context, ev call.CallEvent) {
 	if err != nil {
 		e.log.Warn("call event not published", "call", ev.CallID, "event", ev.Type, "err", err)
 	}
+}
+
+// trunkList drops the empty entries of --trunk-endpoint ("" turns early
+// routing and the message relay off).
+func trunkList(in []string) []string {
+	var out []string
+	for _, t := range in {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -71,7 +71,9 @@ func TestServe(t *testing.T) {
 		body = string(b)
 		return strings.Contains(body, `privnum_calls_total{disposition="answered"} 1`)
 	})
-	for _, want := range []string{"privnum_ari_connected 1", "privnum_live_calls 0", "privnum_routing_seconds_count 1", "privnum_ari_connects_total 1"} {
+	for _, want := range []string{"privnum_ari_connected 1", "privnum_live_calls 0", "privnum_routing_seconds_count 1", "privnum_ari_connects_total 1",
+		// One number, held by both parties of the binding.
+		`privnum_pool_headroom{area="(all)"} 0`, `privnum_pool_headroom{area="(untagged)"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

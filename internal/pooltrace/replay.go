@@ -1,4 +1,4 @@
-package main
+package pooltrace
 
 import (
 	"context"
@@ -15,15 +15,16 @@ import (
 	"github.com/privnum/privnum/pool"
 )
 
-var parser = e164.Parser{Region: "CN"}
+// parser reads the trace's numbers (Chinese mobile and virtual numbers).
+func parser() e164.Parser { return e164.Parser{Region: "CN"} }
 
 // Simulated time and Redis time.
 //
 // The trace spans hours of simulated time; replaying it in real time would
 // take as long. Instead the replay runs as fast as Redis answers, and no
 // binding ever reaches a wall-clock expiry: every binding gets a TTL and
-// the service a quarantine far longer than any run (realTTL,
-// realQuarantine). The trace then moves the bindings through their life
+// the service a quarantine far longer than any run (RealTTL,
+// RealQuarantine). The trace then moves the bindings through their life
 // explicitly, in simulated-time order:
 //
 //   - order opens     → Service.Create (the real allocator and create script)
@@ -38,8 +39,10 @@ var parser = e164.Parser{Region: "CN"}
 // quarantined pairs it would see in production at that simulated instant,
 // and the result does not depend on how fast the machine is.
 const (
-	realTTL        = 300 * 24 * time.Hour
-	realQuarantine = 300 * 24 * time.Hour
+	// RealTTL is every replayed binding's TTL, and RealQuarantine the
+	// service's quarantine: longer than any run.
+	RealTTL        = 300 * 24 * time.Hour
+	RealQuarantine = 300 * 24 * time.Hour
 )
 
 // Run is the outcome of replaying the trace on one pool size.
@@ -81,22 +84,40 @@ func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	return next
 }
 
-func virtualNumber(i int) string { return fmt.Sprintf("+86170%08d", i) }
-func buyerNumber(i int) string   { return fmt.Sprintf("+86138%08d", i) }
-func courierNumber(i int) string { return fmt.Sprintf("+86139%08d", i) }
+// VirtualNumber is the i-th number of the replayed pool; BuyerNumber and
+// CourierNumber are the trace's parties' real numbers.
+func VirtualNumber(i int) string { return fmt.Sprintf("+86170%08d", i) }
 
-// Simulator replays traces on one Redis database, which it flushes.
+// BuyerNumber is buyer i's number.
+func BuyerNumber(i int) string { return fmt.Sprintf("+86138%08d", i) }
+
+// CourierNumber is courier i's number.
+func CourierNumber(i int) string { return fmt.Sprintf("+86139%08d", i) }
+
+// Simulator replays traces on one Redis database (a single server or a
+// cluster), which it flushes.
 type Simulator struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	scripts *scriptCounter
+	// After, when set, is called after each event of a replay is applied,
+	// with the service that applied it; an error stops the replay.
+	After func(ctx context.Context, svc *binding.Service, e Event) error
 }
 
 // NewSimulator returns a Simulator on rdb. Everything in rdb's database is
 // deleted by every replay.
-func NewSimulator(rdb *redis.Client) *Simulator {
+func NewSimulator(rdb redis.UniversalClient) *Simulator {
 	c := &scriptCounter{}
 	rdb.AddHook(c)
 	return &Simulator{rdb: rdb, scripts: c}
+}
+
+// flush empties the database, every master's in a cluster.
+func flush(ctx context.Context, rdb redis.UniversalClient) error {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.FlushDB(ctx).Err() })
+	}
+	return rdb.FlushDB(ctx).Err()
 }
 
 // Replay flushes the database, fills a pool of size numbers and plays the
@@ -106,28 +127,28 @@ func (s *Simulator) Replay(ctx context.Context, orders []Order, quarantine time.
 	rdb := s.rdb
 	start := time.Now()
 	run := Run{Pool: size, FirstExhausted: -1}
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
+	if err := flush(ctx, rdb); err != nil {
 		return run, fmt.Errorf("flushdb: %w", err)
 	}
-	p := pool.New(rdb, parser)
+	p := pool.New(rdb, parser())
 	entries := make([]pool.Entry, size)
 	for i := range entries {
-		entries[i] = pool.Entry{Number: virtualNumber(i)}
+		entries[i] = pool.Entry{Number: VirtualNumber(i)}
 	}
 	if _, err := p.Add(ctx, entries); err != nil {
 		return run, err
 	}
-	svc := binding.New(rdb, p, parser, binding.Config{Quarantine: realQuarantine, MaxTTL: realTTL})
+	svc := binding.New(rdb, p, parser(), binding.Config{Quarantine: RealQuarantine, MaxTTL: RealTTL})
 
 	bound := make([]binding.Binding, len(orders))
 	for _, e := range Events(orders, quarantine) {
-		o := orders[e.order]
-		switch e.kind {
-		case evCreate:
+		o := orders[e.Order]
+		switch e.Kind {
+		case Create:
 			before := s.scripts.n.Load()
 			b, err := svc.Create(ctx, binding.Request{
-				A: buyerNumber(o.Buyer), B: courierNumber(o.Courier),
-				TTL: realTTL, OrderID: fmt.Sprint(o.ID),
+				A: BuyerNumber(o.Buyer), B: CourierNumber(o.Courier),
+				TTL: RealTTL, OrderID: fmt.Sprint(o.ID),
 			})
 			run.Scripts += s.scripts.n.Load() - before
 			switch {
@@ -146,18 +167,23 @@ func (s *Simulator) Replay(ctx context.Context, orders []Order, quarantine time.
 				run.Created++
 				bound[o.ID] = b
 			}
-		case evRelease:
+		case Release:
 			if b := bound[o.ID]; b.ID != "" {
 				if _, err := svc.Release(ctx, b.ID); err != nil {
 					return run, fmt.Errorf("order %d: release: %w", o.ID, err)
 				}
 			}
-		case evFree:
+		case Free:
 			if b := bound[o.ID]; b.ID != "" {
-				if err := endQuarantine(ctx, rdb, b); err != nil {
+				if err := EndQuarantine(ctx, rdb, b); err != nil {
 					return run, fmt.Errorf("order %d: end quarantine: %w", o.ID, err)
 				}
 				bound[o.ID] = binding.Binding{}
+			}
+		}
+		if s.After != nil {
+			if err := s.After(ctx, svc, e); err != nil {
+				return run, err
 			}
 		}
 	}
@@ -165,8 +191,8 @@ func (s *Simulator) Replay(ctx context.Context, orders []Order, quarantine time.
 	return run, nil
 }
 
-// endQuarantine removes what Redis would expire when b's quarantine ends.
-func endQuarantine(ctx context.Context, rdb *redis.Client, b binding.Binding) error {
+// EndQuarantine removes what Redis would expire when b's quarantine ends.
+func EndQuarantine(ctx context.Context, rdb redis.UniversalClient, b binding.Binding) error {
 	_, err := rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Del(ctx, store.RouteKey(b.X, b.A), store.RouteKey(b.X, b.B), store.BindingKey(b.X, b.ID))
 		pipe.ZRem(ctx, store.PartyKey(b.A), b.X)

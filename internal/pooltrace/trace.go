@@ -1,4 +1,9 @@
-package main
+// Package pooltrace generates synthetic e-commerce order traces and replays
+// them through the real binding service on a real Redis, to size the
+// virtual-number pool: the smallest pool that places every binding, beside
+// Δ, the most numbers one party holds at once (cmd/poolsim reports them;
+// binding's forecast test checks the live forecast against Δ).
+package pooltrace
 
 import (
 	"fmt"
@@ -64,39 +69,43 @@ func Generate(c TraceConfig) ([]Order, error) {
 	return orders, nil
 }
 
+// EventKind is what happens to an order at an instant of the trace.
+type EventKind int
+
 // Event kinds, in the order they apply at the same instant: a binding ends
 // and pairs leave quarantine before new bindings are made, so an interval
 // [open, close) or [open, close+quarantine) is half-open.
 const (
-	evRelease = iota // the order completes: release the binding
-	evFree           // the quarantine of a released binding ends
-	evCreate         // the order opens: create the binding
+	Release EventKind = iota // the order completes: release the binding
+	Free                     // the quarantine of a released binding ends
+	Create                   // the order opens: create the binding
 )
 
-type event struct {
-	at    time.Duration
-	kind  int
-	order int
+// Event is one step of a trace: order Order's Kind at simulated time At.
+type Event struct {
+	At    time.Duration
+	Kind  EventKind
+	Order int
 }
 
 // Events returns the trace as a time-ordered event list.
-func Events(orders []Order, quarantine time.Duration) []event {
-	evs := make([]event, 0, 3*len(orders))
+func Events(orders []Order, quarantine time.Duration) []Event {
+	evs := make([]Event, 0, 3*len(orders))
 	for _, o := range orders {
 		evs = append(evs,
-			event{o.Open, evCreate, o.ID},
-			event{o.Close, evRelease, o.ID},
-			event{o.Close + quarantine, evFree, o.ID})
+			Event{o.Open, Create, o.ID},
+			Event{o.Close, Release, o.ID},
+			Event{o.Close + quarantine, Free, o.ID})
 	}
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := evs[i], evs[j]
-		if a.at != b.at {
-			return a.at < b.at
+		if a.At != b.At {
+			return a.At < b.At
 		}
-		if a.kind != b.kind {
-			return a.kind < b.kind
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
 		}
-		return a.order < b.order
+		return a.Order < b.Order
 	})
 	return evs
 }
@@ -130,9 +139,9 @@ func Analyze(orders []Order, quarantine time.Duration) Bounds {
 		return [2]string{fmt.Sprintf("buyer %d", o.Buyer), fmt.Sprintf("courier %d", o.Courier)}
 	}
 	for _, e := range Events(orders, quarantine) {
-		o := orders[e.order]
-		switch e.kind {
-		case evCreate:
+		o := orders[e.Order]
+		switch e.Kind {
+		case Create:
 			nActive++
 			nHeld++
 			for _, p := range parties(o) {
@@ -145,12 +154,12 @@ func Analyze(orders []Order, quarantine time.Duration) Bounds {
 			}
 			b.Naive = max(b.Naive, nActive)
 			b.NaiveHeld = max(b.NaiveHeld, nHeld)
-		case evRelease:
+		case Release:
 			nActive--
 			for _, p := range parties(o) {
 				active[p]--
 			}
-		case evFree:
+		case Free:
 			nHeld--
 			for _, p := range parties(o) {
 				held[p]--
