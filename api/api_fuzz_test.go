@@ -19,6 +19,7 @@ import (
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/group"
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/order"
@@ -85,6 +86,18 @@ func FuzzAPI(f *testing.F) {
 		{route: "GET /v1/numbers", method: 3},
 		{route: "POST /v1/bindings", body: `{"a":"13800000001","b":"13900000002"}`, ctype: 3},
 		{route: "GET /healthz"},
+		{route: "POST /v1/bindings", body: `{"mode":"axn","a":"13800000001","show_caller":true}`},
+		{route: "POST /v1/bindings", body: `{"mode":"axg","a":"13800000001","group":"riders","b":"13900000002"}`},
+		{route: "POST /v1/bindings", body: `{"mode":"axz","a":"13800000001","b":"13900000002"}`},
+		{route: "POST /v1/bindings", body: `{"mode":"axg","a":"13800000001","group":"no such"}`},
+		{route: "POST /v1/numbers", body: `{"numbers":[{"number":"17000000009","mode":"axn"}]}`},
+		{route: "POST /v1/groups", body: `{"name":"riders","members":["13600000001","13600000002"]}`, idem: "g1"},
+		{route: "POST /v1/groups", body: `{"name":"a b","members":["x"]}`},
+		{route: "GET /v1/groups/{name}", param: "riders"},
+		{route: "DELETE /v1/groups/{name}", param: "riders"},
+		{route: "POST /v1/groups/{name}/members", param: "riders", body: `{"members":["13600000003","13600000004","13600000005","13600000006"]}`},
+		{route: "POST /v1/groups/{name}/members:remove", param: "riders", body: `{"members":["13600000009"]}`},
+		{route: "POST /v1/groups/{name}/members:remove", param: "..", body: `{"members":[]}`},
 	} {
 		i, ok := index[s.route]
 		if !ok {
@@ -201,11 +214,12 @@ func fuzzServer(tb testing.TB) (*Server, string, *syncbuf.Buffer) {
 	if _, err := p.Add(ctx, nums); err != nil {
 		tb.Fatal(err)
 	}
-	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour})
+	groups := group.New(rdb, parser, group.Config{MaxMembers: 5})
+	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour, Groups: groups})
 	qr := newFakeQR(b)
 	cfg := Config{
 		Redis: rdb, Keys: apikey.New(rdb), Pool: p, Bindings: b, Orders: order.New(rdb, b), Calls: cdr.New(rdb, 0),
-		Webhooks: webhook.NewStore(rdb), Events: nopEvents{}, QR: qr, Logger: logger,
+		Webhooks: webhook.NewStore(rdb), Events: nopEvents{}, QR: qr, Groups: groups, Logger: logger,
 	}
 	v := verify.New(rdb, parser, nopFlasher{}, verify.Config{Logger: logger})
 	cb := callback.New(rdb, callback.Deps{Bindings: b, Orders: cfg.Orders, Owners: qr, Queue: nopQueue{}}, callback.Config{Logger: logger})

@@ -14,6 +14,7 @@ import (
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/recording"
+	"github.com/privnum/privnum/reject"
 	"github.com/privnum/privnum/webhook"
 )
 
@@ -142,6 +143,8 @@ func (s *Server) publish(ctx context.Context, typ string, b binding.Binding) {
 type numberEntry struct {
 	Number string `json:"number"`
 	Area   string `json:"area"`
+	// Mode reserves the number for a binding mode ("any" clears it).
+	Mode string `json:"mode"`
 }
 
 type addNumbersRequest struct {
@@ -183,7 +186,11 @@ func (s *Server) addNumbers(ctx context.Context, rq *request) (reply, error) {
 		if err != nil {
 			return reply{}, err
 		}
-		entries[i] = pool.Entry{Number: n, Area: e.Area}
+		if err := pool.CheckMode(e.Mode); err != nil {
+			p := fieldProblem(kInvalidField, fmt.Sprintf("numbers[%d].mode", i), err.Error())
+			return reply{}, p
+		}
+		entries[i] = pool.Entry{Number: n, Area: e.Area, Mode: e.Mode}
 		distinct[n] = true
 	}
 	for i, e := range entries {
@@ -260,11 +267,14 @@ func (s *Server) setNumberState(ctx context.Context, rq *request, set func(conte
 // --- bindings ---
 
 type createBindingRequest struct {
+	Mode       string `json:"mode"`
 	A          string `json:"a"`
 	B          string `json:"b"`
 	X          string `json:"x"`
 	Area       string `json:"area"`
 	TTLSeconds *int64 `json:"ttl_seconds"`
+	Group      string `json:"group"`
+	ShowCaller bool   `json:"show_caller"`
 	callOptions
 }
 
@@ -273,13 +283,18 @@ func (s *Server) createBinding(ctx context.Context, rq *request) (reply, error) 
 	if err := decode(rq.body, &in); err != nil {
 		return reply{}, err
 	}
-	req := binding.Request{Area: in.Area}
+	req := binding.Request{Area: in.Area, Group: in.Group, ShowCaller: in.ShowCaller}
 	var err error
+	if req.Mode, err = binding.ParseMode(in.Mode); err != nil {
+		return reply{}, err
+	}
 	if req.A, err = s.number("a", in.A); err != nil {
 		return reply{}, err
 	}
-	if req.B, err = s.number("b", in.B); err != nil {
-		return reply{}, err
+	if in.B != "" || !req.Mode.Exclusive() {
+		if req.B, err = s.number("b", in.B); err != nil {
+			return reply{}, err
+		}
 	}
 	if req.A == req.B {
 		return reply{}, fieldProblem(kInvalidField, "b", "parties a and b are the same number")
@@ -313,7 +328,10 @@ func (s *Server) createBinding(ctx context.Context, rq *request) (reply, error) 
 // out-of-range TTL (every other invalid field was checked before), the
 // virtual number asked for, and why a pool is exhausted.
 func bindingErr(err error, x string) error {
+	var fe *reject.FieldError
 	switch {
+	case errors.As(err, &fe):
+		return err // names its field (mode, group, show_caller, directions)
 	case errors.Is(err, binding.ErrInvalid):
 		return withField(err, binding.ErrInvalid, "ttl_seconds")
 	case errors.Is(err, binding.ErrNumberUnavailable), errors.Is(err, binding.ErrPartyBusy):
@@ -397,7 +415,7 @@ func (s *Server) resolve(ctx context.Context, rq *request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	r, err := s.cfg.Bindings.Resolve(ctx, x, caller)
+	r, err := s.cfg.Bindings.Peek(ctx, x, caller)
 	if err != nil {
 		return reply{}, err
 	}

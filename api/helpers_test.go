@@ -24,6 +24,7 @@ import (
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/group"
 	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/syncbuf"
 	"github.com/privnum/privnum/order"
@@ -124,11 +125,12 @@ func newFlowEnv(t *testing.T, vcfg verify.Config, mod ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	p := pool.New(rdb, parser)
-	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour})
+	groups := group.New(rdb, parser, group.Config{MaxMembers: 3})
+	b := binding.New(rdb, p, parser, binding.Config{Quarantine: time.Hour, Groups: groups})
 	e := &env{t: t, rdb: rdb, keys: map[apikey.Scope]string{}, events: &eventLog{}, logs: &syncbuf.Buffer{}, qr: newFakeQR(b)}
 	e.cfg = Config{
 		Redis: rdb, Keys: apikey.New(rdb), Pool: p, Bindings: b, Orders: order.New(rdb, b), Calls: cdr.New(rdb, 0),
-		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: e.qr,
+		Webhooks: webhook.NewStore(rdb), Events: e.events, QR: e.qr, Groups: groups,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 	}
 	e.cfg.Recordings = fakeRecordings{"c-rec": {format: "wav", data: "RIFF\x00\x00\x00\x00WAVE"}}

@@ -11,6 +11,7 @@ import (
 	"github.com/privnum/privnum/callback"
 	"github.com/privnum/privnum/device"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/group"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/qr"
@@ -96,6 +97,9 @@ var (
 	kCodeUnknown      = kind{"callback-code-unknown", "Unknown identification code", http.StatusNotFound}
 	kVerifMissing     = kind{"verification-not-found", "Verification not found", http.StatusNotFound}
 	kRecordingMissing = kind{"recording-not-found", "Recording not found", http.StatusNotFound}
+	kGroupMissing     = kind{"group-not-found", "Group not found", http.StatusNotFound}
+	kGroupExists      = kind{"group-exists", "A group with this name exists", http.StatusConflict}
+	kGroupInUse       = kind{"group-in-use", "Bindings use the group", http.StatusConflict}
 	kDeviceRejected   = kind{"device-rejected", "Device not trusted for this number", http.StatusForbidden}
 	kPoolExhausted    = kind{"pool-exhausted", "Pool exhausted", http.StatusConflict}
 	kNumberUnavail    = kind{"number-unavailable", "Virtual number unavailable", http.StatusConflict}
@@ -231,6 +235,10 @@ func kindOf(err error) (kind, bool) {
 		{binding.ErrPartyBusy, kPartyBusy},
 		{binding.ErrEnded, kBindingEnded},
 		{binding.ErrInvalid, kInvalidField},
+		{group.ErrNotFound, kGroupMissing},
+		{group.ErrExists, kGroupExists},
+		{group.ErrInUse, kGroupInUse},
+		{group.ErrInvalid, kInvalidField},
 		{order.ErrNotFound, kOrderNotFound},
 		{order.ErrConflict, kOrderConflict},
 		{order.ErrClosed, kOrderClosed},

@@ -23,6 +23,7 @@ import (
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/group"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
 	"github.com/privnum/privnum/reject"
@@ -47,6 +48,8 @@ type Config struct {
 	Bindings *binding.Service
 	Orders   *order.Service
 	Calls    *cdr.Store
+	// Groups, when set, serves /v1/groups (AXG groups; scope bindings).
+	Groups *group.Service
 	// Webhooks, when set, serves /v1/webhooks.
 	Webhooks *webhook.Store
 	// Events, when set, receives binding events after successful changes.
@@ -227,6 +230,17 @@ func (s *Server) table() []route {
 		t = append(t,
 			route{Route{"POST", "/v1/devices", apikey.Devices, false}, jsonBody, s.registerDevice},
 			route{Route{"POST", "/v1/devices/verify", apikey.Devices, false}, jsonBody, s.verifyDevice},
+		)
+	}
+	// Last, so that the fuzz corpus's route indexes keep naming the
+	// routes they were found on.
+	if s.cfg.Groups != nil {
+		t = append(t,
+			route{Route{"POST", "/v1/groups", apikey.Bindings, true}, jsonBody, s.createGroup},
+			route{Route{"GET", "/v1/groups/{name}", apikey.Bindings, false}, noBody, s.getGroup},
+			route{Route{"DELETE", "/v1/groups/{name}", apikey.Bindings, false}, noBody, s.deleteGroup},
+			route{Route{"POST", "/v1/groups/{name}/members", apikey.Bindings, true}, jsonBody, s.addGroupMembers},
+			route{Route{"POST", "/v1/groups/{name}/members:remove", apikey.Bindings, true}, jsonBody, s.removeGroupMembers},
 		)
 	}
 	return t

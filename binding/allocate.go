@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -51,6 +52,101 @@ type candidates struct {
 	// held is what this process saw each party take: party → number →
 	// end of quarantine (ms). It may overstate, never matters for safety.
 	held map[string]map[string]int64
+	// holds[i] is the end (ms) of an exclusive hold known on
+	// snap.Numbers[i]; shared[i] the end of the last AXB quarantine known
+	// on it. Hints for the allocators, from the snapshot and the scripts'
+	// answers; the scripts decide.
+	holds, shared []int64
+	// sweepAt is the earliest end of a hold among the numbers the AXB
+	// rankings keep at heldLoad (0: none).
+	sweepAt int64
+}
+
+// heldLoad is the load the AXB rankings give a number held by an
+// exclusive mode: it sorts after every real load, so the first number
+// found at heldLoad means none is left.
+const heldLoad = math.MaxInt32
+
+// axbServes tells whether the AXB allocator may use a pool entry: it is
+// unreserved or reserved for AXB.
+func axbServes(e pool.Entry) bool { return e.Mode == "" || e.Mode == string(AXB) }
+
+// heldTrust bounds how long the AXB allocator believes a hold it learnt
+// of: a hold released early by another process is otherwise not seen
+// until the pool snapshot is read again. Past it, the number is tried
+// again (one script run, which answers "held" if it still is).
+const heldTrust = 10 * time.Minute
+
+// markHeld notes that an exclusive mode holds x until untilMs; c.mu must
+// be held. With exact, untilMs replaces what was known (this process
+// released the hold early).
+func (c *candidates) markHeld(x string, untilMs, nowMs int64, exact bool) {
+	i, ok := c.pos[x]
+	if !ok {
+		return
+	}
+	if exact {
+		c.holds[i] = untilMs
+	} else {
+		c.holds[i] = max(c.holds[i], min(untilMs, nowMs+heldTrust.Milliseconds()))
+	}
+	if until := c.holds[i]; axbServes(c.snap.Numbers[i]) && until > nowMs {
+		if c.loads[i] != heldLoad {
+			c.loads[i] = heldLoad
+			c.fixAXB(i)
+		}
+		if c.sweepAt == 0 || until < c.sweepAt {
+			c.sweepAt = until
+		}
+	}
+}
+
+// markShared notes that AXB pairs may live on x until untilMs; c.mu must
+// be held.
+func (c *candidates) markShared(x string, untilMs int64) {
+	if i, ok := c.pos[x]; ok {
+		c.shared[i] = max(c.shared[i], untilMs)
+	}
+}
+
+// fixAXB moves number i in the AXB rankings after its load changed.
+func (c *candidates) fixAXB(i int32) {
+	c.all.fix(i)
+	if r := c.areas[c.snap.Numbers[i].Area]; r != nil {
+		r.fix(i)
+	}
+}
+
+// sweepEvery is the least time between two sweeps: holds that end close
+// together are given back in one pass.
+const sweepEvery = time.Second
+
+// sweep gives the numbers whose exclusive hold ended back to the AXB
+// rankings; c.mu must be held. It scans the pool, at most once per
+// sweepEvery.
+func (c *candidates) sweep(nowMs int64) {
+	if c.sweepAt == 0 || nowMs < c.sweepAt {
+		return
+	}
+	defer func() {
+		if c.sweepAt != 0 {
+			c.sweepAt = max(c.sweepAt, nowMs+sweepEvery.Milliseconds())
+		}
+	}()
+	c.sweepAt = 0
+	for i, l := range c.loads {
+		if l != heldLoad {
+			continue
+		}
+		if h := c.holds[i]; h > nowMs {
+			if c.sweepAt == 0 || h < c.sweepAt {
+				c.sweepAt = h
+			}
+			continue
+		}
+		c.loads[i] = 0
+		c.fixAXB(int32(i))
+	}
 }
 
 // speculateFor is how long after the pool was last found current the
@@ -109,17 +205,18 @@ func (c *candidates) skipFor(nowMs int64, parties []string, known bool, except [
 // is not one of the parties, not in except and, with known, not one the
 // process saw them take; "" when none is left. c.mu must be held.
 func (c *candidates) best(area string, now time.Time, parties []string, known bool, except []string) string {
+	c.sweep(now.UnixMilli())
 	skip := c.skipFor(now.UnixMilli(), parties, known, except)
 	if area != "" {
 		if r := c.areas[area]; r != nil {
-			if i := r.first(skip, &c.frontier); i >= 0 {
+			if i := r.first(skip, &c.frontier); i >= 0 && c.loads[i] != heldLoad {
 				return c.snap.Numbers[i].Number
 			}
 		}
 	}
 	// Every number of the area is taken (or there is none): the best of
 	// the whole pool is then the best outside the area.
-	if i := c.all.first(skip, &c.frontier); i >= 0 {
+	if i := c.all.first(skip, &c.frontier); i >= 0 && c.loads[i] != heldLoad {
 		return c.snap.Numbers[i].Number
 	}
 	return ""
@@ -145,14 +242,11 @@ func (c *candidates) setLoad(x string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, ok := c.pos[x]
-	if !ok || c.loads[i] == int32(n) {
+	if !ok || c.loads[i] == int32(n) || !axbServes(c.snap.Numbers[i]) {
 		return
 	}
 	c.loads[i] = int32(n)
-	c.all.fix(i)
-	if r := c.areas[c.snap.Numbers[i].Area]; r != nil {
-		r.fix(i)
-	}
+	c.fixAXB(i)
 }
 
 // install makes snap the cached snapshot, keeping the loads seen so far;
@@ -161,27 +255,51 @@ func (c *candidates) install(snap pool.Snapshot) {
 	n := len(snap.Numbers)
 	pos := make(map[string]int32, n)
 	loads := make([]int32, n)
+	holds := make([]int64, n)
+	shared := make([]int64, n)
 	if c.load == nil {
 		c.load = map[string]int{}
 	}
+	nowMs := time.Now().UnixMilli()
+	c.sweepAt = 0
 	for i, e := range snap.Numbers {
 		pos[e.Number] = int32(i)
+		if i < len(snap.Held) {
+			holds[i], shared[i] = snap.Held[i], snap.Shared[i]
+		}
 		if j, ok := c.pos[e.Number]; ok {
 			loads[i] = c.loads[j]
+			holds[i] = max(holds[i], c.holds[j])
+			shared[i] = max(shared[i], c.shared[j])
 		} else if l, ok := c.load[e.Number]; ok {
 			loads[i] = int32(l)
 			delete(c.load, e.Number)
 		}
+		holds[i] = min(holds[i], nowMs+heldTrust.Milliseconds())
+		switch {
+		case holds[i] > nowMs && axbServes(e):
+			loads[i] = heldLoad
+			if c.sweepAt == 0 || holds[i] < c.sweepAt {
+				c.sweepAt = holds[i]
+			}
+		case loads[i] == heldLoad:
+			loads[i] = 0
+		}
 	}
 	for x, j := range c.pos {
-		if _, ok := pos[x]; !ok && c.loads[j] != 0 {
+		if _, ok := pos[x]; !ok && c.loads[j] != 0 && c.loads[j] != heldLoad {
 			c.load[x] = int(c.loads[j])
 		}
 	}
-	all := make([]int32, n)
+	// The AXB rankings hold the numbers AXB may use: unreserved or
+	// reserved for AXB.
+	all := make([]int32, 0, n)
 	byArea := map[string][]int32{}
 	for i, e := range snap.Numbers {
-		all[i] = int32(i)
+		if !axbServes(e) {
+			continue
+		}
+		all = append(all, int32(i))
 		if e.Area != "" {
 			byArea[e.Area] = append(byArea[e.Area], int32(i))
 		}
@@ -195,8 +313,9 @@ func (c *candidates) install(snap pool.Snapshot) {
 		r := newRanking(h, areaAt, loads)
 		c.areas[a] = &r
 	}
+	snap.Held, snap.Shared = nil, nil // copied into holds and shared
 	c.snap, c.ok, c.checked = snap, true, time.Now()
-	c.pos, c.loads = pos, loads
+	c.pos, c.loads, c.holds, c.shared = pos, loads, holds, shared
 }
 
 // freeCandidates reads the parties' index and returns the best active pool

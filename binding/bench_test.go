@@ -367,6 +367,75 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveModes measures Service.Resolve on AXN and AXG bindings
+// (1024 of each, on a pool of 2048 numbers), with benchClients parallel
+// clients: a stranger calling an AXN number (which also records them as
+// the last caller), the owner replying to the last caller, and a member of
+// a 1,000-member group calling an AXG number. Each is one round trip (see
+// TestResolveIsOneRoundTrip); the CPU per resolve compares with
+// BenchmarkResolve's AXB figure.
+func BenchmarkResolveModes(b *testing.B) {
+	members := make([]string, 1000)
+	for i := range members {
+		members[i] = fmt.Sprintf("+86136%08d", i)
+	}
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			const n = 1024
+			e := startTarget(b, mode).env(b, 2*n+1, Config{Quarantine: time.Hour, Groups: FakeGroups{"g": members}})
+			ctx := context.Background()
+			var axn, axg []Binding
+			for i := range int64(n) {
+				a, _ := benchParties(i)
+				bd, err := e.svc.Create(ctx, Request{Mode: AXN, A: a, TTL: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				axn = append(axn, bd)
+				_, o := benchParties(i)
+				if bd, err = e.svc.Create(ctx, Request{Mode: AXG, A: o, Group: "g", TTL: time.Hour}); err != nil {
+					b.Fatal(err)
+				}
+				axg = append(axg, bd)
+			}
+			for _, kind := range []string{"axn-stranger", "axn-owner-reply", "axg-member"} {
+				b.Run(kind, func(b *testing.B) {
+					var next atomic.Int64
+					setBenchParallelism(b)
+					b.ReportAllocs()
+					cpu := startCPU(b, e.rdb)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := next.Add(1)
+							var bd Binding
+							var caller string
+							switch kind {
+							case "axn-stranger":
+								bd, caller = axn[i%n], fmt.Sprintf("+86135%08d", i%1_000_000)
+							case "axn-owner-reply":
+								bd = axn[i%n]
+								caller = bd.A
+							default:
+								bd, caller = axg[i%n], members[i%int64(len(members))]
+							}
+							r, err := e.svc.Resolve(ctx, bd.X, caller)
+							if err != nil || (r.Action != Connect && r.Reason != ReasonNoLastCaller) {
+								b.Errorf("Resolve(%s, %s) = %+v, %v", bd.X, caller, r, err)
+								return
+							}
+						}
+					})
+					b.StopTimer()
+					self, rcpu := cpu.stop(b)
+					reportRate(b, "resolves/s")
+					reportCPU(b, "", self, rcpu, b.N)
+				})
+			}
+		})
+	}
+}
+
 // BenchmarkCreateCold measures a new Service's first Create on a pool of
 // 100,000 numbers: reading the pool snapshot and ranking it (what a
 // process does at start and after every pool change), then the create.
@@ -612,31 +681,70 @@ func roundTripEnv(t *testing.T, n int) (*Service, *roundTrips) {
 	return New(rdb, p, benchParser, Config{Quarantine: time.Hour}), rt
 }
 
-// TestResolveIsOneRoundTrip pins Resolve at a single command: HGETALL of
-// the caller's route on X, whether the call connects or is rejected.
+// TestResolveIsOneRoundTrip pins Resolve's round trips: an AXB call is
+// one HGETALL of the caller's route, as before modes, whether it connects
+// or is rejected; an AXN or AXG call is one run of the resolve script
+// (EVALSHA) once the process has seen the number, including a stranger's
+// call that records the last caller and the owner's reply that reads it,
+// and an AXG membership check. A stranger on an AXB number costs two (the
+// route, then the script finds no mode record).
 func TestResolveIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	svc, rt := roundTripEnv(t, 4)
+	grp := fakeGroups{"drivers": {"+8613600000001"}}
+	svc.cfg.Groups = grp
 	bd, err := svc.Create(ctx, Request{A: "+8613800000001", B: "+8613900000001", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ caller, want string }{
-		{bd.A, bd.B},
-		{bd.B, bd.A},
-		{"+8613700000009", ""},
+	axn, err := svc.Create(ctx, Request{Mode: AXN, A: "+8613800000002", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	axg, err := svc.Create(ctx, Request{Mode: AXG, A: "+8613800000003", Group: "drivers", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first call on each number loads the script (NOSCRIPT, then
+	// EVAL) and teaches the service which numbers have a mode record: not
+	// counted.
+	for _, x := range []string{bd.X, axn.X, axg.X} {
+		if _, err := svc.Peek(ctx, x, "+8613700000001"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		x, caller, want string
+		trips           string
+	}{
+		{bd.X, bd.A, bd.B, "[[hgetall]]"},
+		{bd.X, bd.B, bd.A, "[[hgetall]]"},
+		{bd.X, "+8613700000009", "", "[[hgetall] [evalsha]]"},
+		{axn.X, axn.A, "", "[[evalsha]]"},               // no last caller yet
+		{axn.X, "+8613700000009", axn.A, "[[evalsha]]"}, // a stranger reaches A and becomes the last caller
+		{axn.X, axn.A, "+8613700000009", "[[evalsha]]"}, // A replies to them
+		{axg.X, "+8613600000001", axg.A, "[[evalsha]]"}, // a member
+		{axg.X, "+8613700000009", "", "[[evalsha]]"},    // not a member
 	} {
 		var r Route
 		trips := rt.count(func() {
-			if r, err = svc.Resolve(ctx, bd.X, tc.caller); err != nil {
+			if r, err = svc.Resolve(ctx, tc.x, tc.caller); err != nil {
 				t.Fatal(err)
 			}
 		})
 		if r.Target != tc.want {
-			t.Fatalf("Resolve(%s, %s) = %+v; want target %q", bd.X, tc.caller, r, tc.want)
+			t.Fatalf("Resolve(%s, %s) = %+v; want target %q", tc.x, tc.caller, r, tc.want)
 		}
-		if len(trips) != 1 || len(trips[0]) != 1 || trips[0][0] != "hgetall" {
-			t.Errorf("Resolve(%s, %s) made round trips %v; want exactly [[hgetall]]", bd.X, tc.caller, trips)
+		if got := fmt.Sprint(trips); got != tc.trips {
+			t.Errorf("Resolve(%s, %s) made round trips %s; want %s", tc.x, tc.caller, got, tc.trips)
+		}
+	}
+	// A process that has not seen the AXN number yet: the route read, then
+	// the script; from then on the script alone.
+	cold := New(svc.rdb, svc.pool, svc.parser, svc.cfg)
+	for _, want := range []string{"[[hgetall] [evalsha]]", "[[evalsha]]"} {
+		if got := fmt.Sprint(rt.count(func() { cold.Resolve(ctx, axn.X, "+8613700000008") })); got != want {
+			t.Errorf("cold process, AXN stranger: round trips %s; want %s", got, want)
 		}
 	}
 }

@@ -1,10 +1,13 @@
-// Package binding keeps AXB bindings: parties A and B bound to a virtual
-// number X, so that A calling X reaches B and B calling X reaches A.
+// Package binding keeps bindings of parties to virtual numbers, in the
+// modes of Mode: AXB (parties A and B bound to a virtual number X, so that
+// A calling X reaches B and B calling X reaches A), AXN (X reaches A from
+// anyone) and AXG (X reaches A from the members of a group).
 //
-// One X carries many bindings at once as long as no party appears twice on
-// it, so the pool needed is set by the busiest party, not by the number of
-// bindings. Released and expired (X, party) pairs stay quarantined for a
-// cool-down so that nobody who kept the number reaches a stranger.
+// One X carries many AXB bindings at once as long as no party appears
+// twice on it, so the pool needed is set by the busiest party, not by the
+// number of bindings. AXN and AXG hold their X alone. Released and expired
+// (X, party) pairs stay quarantined for a cool-down so that nobody who
+// kept the number reaches a stranger.
 package binding
 
 import (
@@ -22,6 +25,7 @@ import (
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/internal/store"
 	"github.com/privnum/privnum/pool"
+	"github.com/privnum/privnum/reject"
 )
 
 // Sentinel errors callers branch on.
@@ -89,6 +93,10 @@ type Options struct {
 
 // Request asks for a binding.
 type Request struct {
+	// Mode is the binding's mode; empty means AXB.
+	Mode Mode
+	// A is the owner in AXN and AXG; B is optional there (the fixed party
+	// A reaches by calling X).
 	A, B string
 	// X asks for a specific virtual number; empty lets the allocator choose.
 	X string
@@ -103,12 +111,18 @@ type Request struct {
 	// code does not hold numbers for a day per scanner). At most the
 	// service's.
 	Quarantine time.Duration
+	// ShowCaller (AXN, AXG) shows the owner the caller's real number
+	// instead of X. Off by default: the owner sees X.
+	ShowCaller bool
+	// Group (AXG) names the group whose members may call.
+	Group string
 	Options
 }
 
 // Binding is A and B bound to X until ExpiresAt.
 type Binding struct {
 	ID              string     `json:"id"`
+	Mode            Mode       `json:"mode"`
 	A               string     `json:"a"`
 	B               string     `json:"b"`
 	X               string     `json:"x"`
@@ -122,6 +136,8 @@ type Binding struct {
 	RingTimeoutSec  int        `json:"ring_timeout_seconds,omitempty"`
 	Directions      Directions `json:"directions"`
 	OrderID         string     `json:"order_id,omitempty"`
+	ShowCaller      bool       `json:"show_caller,omitempty"`
+	Group           string     `json:"group,omitempty"`
 }
 
 // Config tunes a Service.
@@ -144,6 +160,24 @@ type Config struct {
 	WaitReplicas int
 	// ReplicaTimeout bounds the wait for replicas. Default 1s, at most 2s.
 	ReplicaTimeout time.Duration
+	// ReplyWindow is how long after a stranger's call the owner of an AXN
+	// or AXG binding without a fixed B reaches that caller by calling X.
+	// Default 24h.
+	ReplyWindow time.Duration
+	// Groups serves AXG bindings their group; without it AXG bindings are
+	// refused.
+	Groups Groups
+}
+
+// Groups is what the binding service needs from the AXG groups.
+// *group.Service implements it.
+type Groups interface {
+	// Members returns a group's members and its membership version; an
+	// unknown group is an error wrapping ErrInvalid naming "group".
+	Members(ctx context.Context, name string) ([]string, int64, error)
+	// Attach records that binding id uses the group, so that membership
+	// changes reach its copy, and brings the copy up to date.
+	Attach(ctx context.Context, name, id string) error
 }
 
 // Service creates, resolves and ends bindings.
@@ -153,6 +187,8 @@ type Service struct {
 	parser e164.Parser
 	cfg    Config
 	cache  candidates
+	// modal remembers the numbers held by a mode with a mode record.
+	modal modalSet
 	// ap, when set, carries Create's commands (see Config.AutoPipeline).
 	ap *redis.AutoPipeliner
 }
@@ -167,6 +203,9 @@ func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config
 	}
 	if cfg.ReplicaTimeout <= 0 {
 		cfg.ReplicaTimeout = time.Second
+	}
+	if cfg.ReplyWindow <= 0 {
+		cfg.ReplyWindow = 24 * time.Hour
 	}
 	if cfg.WaitReplicas > 0 {
 		cfg.AutoPipeline = false // WAIT must follow the script on its own connection
@@ -200,6 +239,9 @@ func newID(x string) string {
 	return strings.TrimPrefix(x, "+") + "." + hex.EncodeToString(b[:])
 }
 
+// XOf returns the virtual number a binding id belongs to.
+func XOf(id string) (string, bool) { return xOf(id) }
+
 // xOf returns the virtual number a binding id belongs to.
 func xOf(id string) (string, bool) {
 	digits, rnd, ok := strings.Cut(id, ".")
@@ -229,11 +271,29 @@ func boolArg(b bool) string {
 // normalize checks and normalises a request in place.
 func (s *Service) normalize(req *Request) error {
 	var err error
+	if req.Mode, err = ParseMode(string(req.Mode)); err != nil {
+		return err
+	}
+	if req.Mode == AXE {
+		return &reject.FieldError{Field: "mode", Reason: "axe bindings are not served by this version", Err: ErrInvalid}
+	}
 	if req.A, err = s.parser.Parse(req.A); err != nil {
 		return fmt.Errorf("party a: %w", err)
 	}
-	if req.B, err = s.parser.Parse(req.B); err != nil {
-		return fmt.Errorf("party b: %w", err)
+	if req.B != "" || !req.Mode.Exclusive() {
+		if req.B, err = s.parser.Parse(req.B); err != nil {
+			return fmt.Errorf("party b: %w", err)
+		}
+	}
+	switch {
+	case req.Mode == AXB && req.ShowCaller:
+		return &reject.FieldError{Field: "show_caller", Reason: "only axn and axg bindings show the caller", Err: ErrInvalid}
+	case req.Mode != AXG && req.Group != "":
+		return &reject.FieldError{Field: "group", Reason: "only axg bindings have a group", Err: ErrInvalid}
+	case req.Mode == AXG && req.Group == "":
+		return &reject.FieldError{Field: "group", Reason: "an axg binding needs a group", Err: ErrInvalid}
+	case req.Mode.Exclusive() && req.Directions != "" && req.Directions != Both:
+		return &reject.FieldError{Field: "directions", Reason: "axn and axg bindings take calls both ways", Err: ErrInvalid}
 	}
 	if req.A == req.B {
 		return fmt.Errorf("%w: parties a and b are the same number", ErrInvalid)
@@ -273,6 +333,9 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 		return Binding{}, err
 	}
 	now := time.Now()
+	if req.Mode.Exclusive() {
+		return s.createHeld(ctx, req, now)
+	}
 	if req.X != "" {
 		b, res, err := s.try(ctx, req, req.X, now)
 		if err != nil {
@@ -281,8 +344,8 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 		switch res {
 		case "ok":
 			return b, s.hint(ctx, b)
-		case "unknown", "retired":
-			return Binding{}, fmt.Errorf("%w: %s is %s", ErrNumberUnavailable, req.X, map[string]string{"unknown": "not in the pool", "retired": "retired"}[res])
+		case "unknown", "retired", "reserved", "held":
+			return Binding{}, fmt.Errorf("%w: %s is %s", ErrNumberUnavailable, req.X, unavailable(res))
 		default:
 			return Binding{}, fmt.Errorf("%w: %s", ErrPartyBusy, req.X)
 		}
@@ -328,6 +391,23 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 	return Binding{}, ErrPoolExhausted
 }
 
+// unavailable says why a create script refused a number.
+func unavailable(res string) string {
+	switch res {
+	case "unknown":
+		return "not in the pool"
+	case "retired":
+		return "retired"
+	case "reserved":
+		return "reserved for another mode"
+	case "held":
+		return "held by an axn, axg or axe binding"
+	case "shared":
+		return "in use by axb bindings (or their quarantine)"
+	}
+	return res
+}
+
 // try runs the create script on one candidate X.
 func (s *Service) try(ctx context.Context, req Request, x string, now time.Time) (Binding, string, error) {
 	id := newID(x)
@@ -347,6 +427,8 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	load, _ := r[1].(int64)
 	s.cache.mu.Lock()
 	switch res {
+	case "held":
+		s.cache.markHeld(x, load, now.UnixMilli(), false)
 	case "busy_a":
 		s.cache.remember(req.A, x, now.Add(time.Minute).UnixMilli())
 	case "busy_b":
@@ -355,6 +437,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 		until := exp.Add(req.Quarantine).UnixMilli()
 		s.cache.remember(req.A, x, until)
 		s.cache.remember(req.B, x, until)
+		s.cache.markShared(x, until)
 	}
 	s.cache.mu.Unlock()
 	if res != "ok" {
@@ -362,7 +445,7 @@ func (s *Service) try(ctx context.Context, req Request, x string, now time.Time)
 	}
 	s.cache.setLoad(x, int(load))
 	b := Binding{
-		ID: id, A: req.A, B: req.B, X: x, Area: req.Area, State: Active,
+		ID: id, Mode: AXB, A: req.A, B: req.B, X: x, Area: req.Area, State: Active,
 		CreatedAt: time.UnixMilli(now.UnixMilli()).UTC(), ExpiresAt: time.UnixMilli(exp.UnixMilli()).UTC(),
 		Record: req.Record, MaxDurationSec: int(req.MaxDuration / time.Second),
 		RingTimeoutSec: int(req.RingTimeout / time.Second), Directions: req.Directions, OrderID: req.OrderID,
@@ -451,6 +534,7 @@ func (s *Service) fromHash(id string, h map[string]string, now time.Time) Bindin
 		CreatedAt: time.UnixMilli(num("created")).UTC(), ExpiresAt: time.UnixMilli(num("exp")).UTC(),
 		Record: h["rec"] == "1", MaxDurationSec: int(num("max")), RingTimeoutSec: int(num("ring")),
 		Directions: Directions(h["dir"]), OrderID: h["order"],
+		Mode: modeOf(h["mode"]), ShowCaller: h["show"] == "1", Group: h["group"],
 	}
 	q := s.cfg.Quarantine
 	if v := num("q"); v > 0 {
@@ -473,7 +557,12 @@ func (s *Service) keysOf(ctx context.Context, id string) (Binding, []string, err
 	if err != nil {
 		return Binding{}, nil, err
 	}
-	return b, []string{store.BindingKey(b.X, id), store.RouteKey(b.X, b.A), store.RouteKey(b.X, b.B), store.ActiveKey(b.X)}, nil
+	routeB := store.RouteKey(b.X, b.B)
+	if b.B == "" {
+		routeB = store.RouteKey(b.X, b.A) // an owner without a fixed B
+	}
+	return b, []string{store.BindingKey(b.X, id), store.RouteKey(b.X, b.A), routeB, store.ActiveKey(b.X),
+		store.NumberKey(b.X), store.ModeKey(b.X), store.MembersKey(b.X), store.LastCallerKey(b.X)}, nil
 }
 
 // Release ends a binding now; its pairs go into quarantine. Releasing a
@@ -484,7 +573,13 @@ func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
 		return Binding{}, err
 	}
 	now := time.Now()
-	res, err := s.run(ctx, releaseScript, keys, ms(now), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id).Text()
+	sc := releaseScript
+	if b.Mode.Exclusive() {
+		sc = releaseHeldScript
+	} else {
+		keys = keys[:4]
+	}
+	res, err := s.run(ctx, sc, keys, ms(now), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("release %s: %w", id, err)
 	}
@@ -495,7 +590,12 @@ func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
 	if err != nil {
 		return Binding{}, err
 	}
-	if res == "ok" {
+	if res == "ok" && b.Mode.Exclusive() {
+		s.cache.mu.Lock()
+		s.cache.markHeld(b.X, b.QuarantineUntil.UnixMilli(), now.UnixMilli(), true)
+		s.cache.mu.Unlock()
+	}
+	if res == "ok" && !b.Mode.Exclusive() {
 		if err := s.hint(ctx, b); err != nil {
 			return b, err
 		}
@@ -515,7 +615,7 @@ func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Bin
 	if ttl <= 0 || exp.Sub(now) > s.cfg.MaxTTL {
 		return Binding{}, fmt.Errorf("%w: extending by %s: want more than 0 and a lifetime of at most %s", ErrInvalid, ttl, s.cfg.MaxTTL)
 	}
-	res, err := s.run(ctx, extendScript, keys, ms(now), ms(exp), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id).Text()
+	res, err := s.run(ctx, extendScript, keys[:7], ms(now), ms(exp), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id, boolArg(b.Mode.Exclusive())).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("extend %s: %w", id, err)
 	}
@@ -528,6 +628,9 @@ func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Bin
 	b, err = s.Get(ctx, id)
 	if err != nil {
 		return Binding{}, err
+	}
+	if b.Mode.Exclusive() {
+		return b, nil
 	}
 	return b, s.hint(ctx, b)
 }

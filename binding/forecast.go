@@ -60,7 +60,8 @@ const forecastBatch = 1000
 
 // Forecast reads the live party index and the pool and returns, per area
 // tag and for the whole pool, the smallest pool that serves the current
-// load and the headroom left. It scans every party key (every master of a
+// load and the headroom left. The pool counted is AXB's: numbers reserved
+// for another mode or held by an exclusive binding are left out. It scans every party key (every master of a
 // cluster), so it is meant for a periodic gauge and the CLI, not for a
 // request path.
 func (s *Service) Forecast(ctx context.Context) (Forecast, error) {
@@ -71,7 +72,14 @@ func (s *Service) Forecast(ctx context.Context) (Forecast, error) {
 	}
 	areaOf := make(map[string]string, len(snap.Numbers))
 	byArea := map[string]*AreaForecast{}
-	for _, n := range snap.Numbers {
+	axb := 0
+	for i, n := range snap.Numbers {
+		// The pool of AXB bindings: numbers reserved for another mode,
+		// or held by an AXN, AXG or AXE binding, serve none.
+		if !axbServes(n) || (i < len(snap.Held) && snap.Held[i] > now.UnixMilli()) {
+			continue
+		}
+		axb++
 		areaOf[n.Number] = n.Area
 		a := byArea[n.Area]
 		if a == nil {
@@ -80,7 +88,7 @@ func (s *Service) Forecast(ctx context.Context) (Forecast, error) {
 		}
 		a.Pool++
 	}
-	f := Forecast{At: now.UTC(), Total: AreaForecast{Pool: len(snap.Numbers)}}
+	f := Forecast{At: now.UTC(), Total: AreaForecast{Pool: axb}}
 	var mu sync.Mutex
 	count := map[string]int{}
 	tally := func(party string, held []string) {

@@ -149,3 +149,22 @@ func TestForecastByArea(t *testing.T) {
 		t.Errorf("total %+v, %d parties", f.Total, f.Parties)
 	}
 }
+
+// TestForecastLeavesOutExclusiveNumbers: the forecast is AXB's pool:
+// numbers reserved for another mode or held by an AXN binding are not in
+// it.
+func TestForecastLeavesOutExclusiveNumbers(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, time.Hour, pool.Entry{Number: "17000000001"}, pool.Entry{Number: "17000000002", Mode: "axn"},
+		pool.Entry{Number: "17000000003"}, pool.Entry{Number: "17000000004", Mode: "axb"})
+	if _, err := e.svc.Create(ctx, binding.Request{Mode: binding.AXN, A: "13800000001", X: "17000000003", TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.svc.Forecast(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Total.Pool != 2 || f.Total.Headroom != 2 {
+		t.Fatalf("forecast %+v; want the two numbers axb may use", f.Total)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/privnum/privnum/internal/store"
@@ -14,8 +15,15 @@ type Action string
 
 // Route actions.
 const (
+	// Connect: dial Target, showing CallerID.
 	Connect Action = "connect"
-	Reject  Action = "reject"
+	// Reject: refuse the call with the announcement for Reason.
+	Reject Action = "reject"
+	// Collect: answer the call and collect an extension of Digits digits
+	// (DTMF) before routing it (AXE). The extension's binding is resolved
+	// in a second step once the digits are in; Target is empty. Filled in
+	// by the AXE implementation: this package does not return it yet.
+	Collect Action = "collect"
 )
 
 // Reasons a call is rejected.
@@ -26,6 +34,12 @@ const (
 	ReasonExpired = "expired"
 	// ReasonDirection: the binding does not allow this caller to call.
 	ReasonDirection = "direction_not_allowed"
+	// ReasonNotInGroup: the number is an AXG binding's and the caller is
+	// not a member of its group.
+	ReasonNotInGroup = "not_in_group"
+	// ReasonNoLastCaller: the owner of an AXN or AXG binding without a
+	// fixed B called X, and nobody called them within the reply window.
+	ReasonNoLastCaller = "no_last_caller"
 )
 
 // Route is the answer to "caller dialed X: what happens?".
@@ -34,17 +48,49 @@ type Route struct {
 	Reason    string `json:"reason,omitempty"`
 	Target    string `json:"target,omitempty"`
 	BindingID string `json:"binding_id,omitempty"`
-	X         string `json:"x"`
-	Caller    string `json:"caller"`
+	// Mode is the mode of the binding that decided (empty when none did).
+	Mode   Mode   `json:"mode,omitempty"`
+	X      string `json:"x"`
+	Caller string `json:"caller"`
+	// CallerID is the number to show Target: X, or with an AXN or AXG
+	// binding's show-caller option the caller's own number when the call
+	// reaches the owner.
+	CallerID string `json:"caller_id,omitempty"`
+	// Digits is how many digits to collect (Action Collect).
+	Digits int `json:"digits,omitempty"`
 	// Record, MaxDuration and RingTimeout are the binding's call options.
 	Record      bool          `json:"record,omitempty"`
 	MaxDuration time.Duration `json:"-"`
 	RingTimeout time.Duration `json:"-"`
 }
 
-// Resolve says where a call from caller to virtual number x goes. It reads
-// one Redis key. Unparsable numbers are an error wrapping e164.ErrInvalid.
+// ReplyWindow returns how long an owner's call on X reaches the last
+// caller.
+func (s *Service) ReplyWindow() time.Duration { return s.cfg.ReplyWindow }
+
+// Resolve says where a call from caller to virtual number x goes, in every
+// mode. An AXB call is one HGETALL of the caller's route; an AXN or AXG
+// call one script run (reading the caller's route on x, else x's mode
+// record and, for AXG, the group copy, all in x's slot), which also
+// records the caller as the last caller when it reaches the owner; see
+// modalSet for how the two are told apart (the first call on an AXN or
+// AXG number in a process, and a stranger's call on an AXB number, take
+// both). Unparsable numbers are an error wrapping e164.ErrInvalid.
+//
+// A text message resolves the same way, so it relays where a call would
+// connect.
 func (s *Service) Resolve(ctx context.Context, x, caller string) (Route, error) {
+	return s.resolve(ctx, x, caller, true)
+}
+
+// Peek says where a call from caller to x would go, as Resolve, without
+// recording the caller as anyone's last caller: for operators and API
+// clients asking, not for calls.
+func (s *Service) Peek(ctx context.Context, x, caller string) (Route, error) {
+	return s.resolve(ctx, x, caller, false)
+}
+
+func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (Route, error) {
 	var err error
 	if x, err = s.parser.Parse(x); err != nil {
 		return Route{}, fmt.Errorf("dialed number: %w", err)
@@ -52,30 +98,156 @@ func (s *Service) Resolve(ctx context.Context, x, caller string) (Route, error) 
 	if caller, err = s.parser.Parse(caller); err != nil {
 		return Route{}, fmt.Errorf("caller: %w", err)
 	}
-	h, err := s.rdb.HGetAll(ctx, store.RouteKey(x, caller)).Result()
-	if err != nil {
-		return Route{}, fmt.Errorf("resolve %s: %w", x, err)
+	now := time.Now()
+	var h routeFields
+	found := false
+	if !s.modal.has(x) {
+		// The caller's route answers alone unless it is an owner's that
+		// needs the last caller: one HGETALL, as before modes.
+		m, err := s.rdb.HGetAll(ctx, store.RouteKey(x, caller)).Result()
+		if err != nil {
+			return Route{}, fmt.Errorf("resolve %s: %w", x, err)
+		}
+		for k, v := range m {
+			h.set(k, v)
+		}
+		found = len(m) > 0 && h.last != "1"
+	}
+	if !found {
+		h = routeFields{}
+		vals, err := resolveScript.Run(ctx, s.rdb,
+			[]string{store.RouteKey(x, caller), store.ModeKey(x), store.LastCallerKey(x), store.MembersKey(x)},
+			ms(now), caller, s.cfg.ReplyWindow.Milliseconds(), boolArg(record)).StringSlice()
+		if err != nil {
+			return Route{}, fmt.Errorf("resolve %s: %w", x, err)
+		}
+		for i := 0; i+1 < len(vals); i += 2 {
+			h.set(vals[i], vals[i+1]) // a later field wins (the last caller's "peer")
+		}
+		s.modal.note(x, h.mode != "" && h.mode != string(AXB))
 	}
 	r := Route{Action: Reject, X: x, Caller: caller}
-	if len(h) == 0 {
+	if h.id == "" {
 		r.Reason = ReasonNoBinding
 		return r, nil
 	}
-	r.BindingID = h["id"]
-	exp, _ := strconv.ParseInt(h["exp"], 10, 64)
+	r.BindingID, r.Mode = h.id, modeOf(h.mode)
+	exp, _ := strconv.ParseInt(h.exp, 10, 64)
+	stranger := h.stranger == "1"
 	switch {
-	case h["rel"] == "1" || exp <= time.Now().UnixMilli():
+	case h.rel == "1" || exp <= now.UnixMilli():
 		r.Reason = ReasonExpired
-	case h["allow"] != "1":
+		return r, nil
+	case stranger && r.Mode == AXE:
+		r.Action, r.Digits = Collect, 4
+		if d, err := strconv.Atoi(h.digits); err == nil && d > 0 {
+			r.Digits = d
+		}
+		return r, nil
+	case stranger && r.Mode == AXG && h.member != "1":
+		r.Reason = ReasonNotInGroup
+		return r, nil
+	case stranger && r.Mode != AXN && r.Mode != AXG:
+		r.Reason = ReasonNoBinding
+		return r, nil
+	case stranger:
+		r.Target = h.a
+	case h.allow != "1":
 		r.Reason = ReasonDirection
+		return r, nil
+	case h.peer == "":
+		r.Reason = ReasonNoLastCaller
+		return r, nil
 	default:
-		r.Action = Connect
-		r.Target = h["peer"]
-		r.Record = h["rec"] == "1"
-		maxS, _ := strconv.Atoi(h["max"])
-		ringS, _ := strconv.Atoi(h["ring"])
-		r.MaxDuration = time.Duration(maxS) * time.Second
-		r.RingTimeout = time.Duration(ringS) * time.Second
+		r.Target = h.peer
 	}
+	r.Action = Connect
+	r.CallerID = x
+	if h.show == "1" {
+		r.CallerID = caller
+	}
+	r.Record = h.rec == "1"
+	maxS, _ := strconv.Atoi(h.max)
+	ringS, _ := strconv.Atoi(h.ring)
+	r.MaxDuration = time.Duration(maxS) * time.Second
+	r.RingTimeout = time.Duration(ringS) * time.Second
 	return r, nil
+}
+
+// routeFields are the fields of the resolve script's answer that routing
+// reads: a caller's route, or X's mode record with the script's marks.
+type routeFields struct {
+	id, mode, exp, rel, allow, peer, a, show, rec, max, ring, stranger, member, digits, last string
+}
+
+func (f *routeFields) set(k, v string) {
+	switch k {
+	case "id":
+		f.id = v
+	case "mode":
+		f.mode = v
+	case "exp":
+		f.exp = v
+	case "rel":
+		f.rel = v
+	case "allow":
+		f.allow = v
+	case "peer":
+		f.peer = v
+	case "a":
+		f.a = v
+	case "show":
+		f.show = v
+	case "rec":
+		f.rec = v
+	case "max":
+		f.max = v
+	case "ring":
+		f.ring = v
+	case "stranger":
+		f.stranger = v
+	case "member":
+		f.member = v
+	case "digits":
+		f.digits = v
+	case "last":
+		f.last = v
+	}
+}
+
+// modalMax bounds modalSet; past it the memory starts over.
+const modalMax = 1 << 17
+
+// modalSet is what a Service remembers of the numbers that answered with
+// a mode record (an AXN, AXG or AXE binding holds them): calls to those
+// go straight to the resolve script, one round trip. Other numbers are
+// resolved with one HGETALL of the caller's route first, the AXB path,
+// and go to the script (a second round trip) only when that does not
+// answer: no route (a stranger), or an owner's route that needs the last
+// caller. So an AXB call costs what it did before modes, and an AXN or
+// AXG call one round trip once this process has seen its number.
+type modalSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (s *modalSet) has(x string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[x]
+	return ok
+}
+
+// note records whether x answered with a mode record.
+func (s *modalSet) note(x string, modal bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case modal && (s.m == nil || len(s.m) >= modalMax):
+		s.m = map[string]struct{}{x: {}}
+	case modal:
+		s.m[x] = struct{}{}
+	default:
+		delete(s.m, x)
+	}
 }

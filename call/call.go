@@ -60,6 +60,14 @@ type Announcements struct {
 	NoBinding string
 	// Expired is played when the caller's binding ended (quarantine).
 	Expired string
+	// NotInGroup is played to a caller who is not in an AXG binding's
+	// group. Default "sound:ss-noservice", as for a number with no
+	// binding, so that a stranger learns nothing about the whitelist.
+	NotInGroup string
+	// NoLastCaller is played to the owner of an AXN or AXG binding without
+	// a fixed B who calls X when nobody called within the reply window.
+	// Default "sound:vm-nobodyavail".
+	NoLastCaller string
 	// Connecting is played to a callback's first party while the second
 	// is dialed; ringback follows it.
 	Connecting string
@@ -123,6 +131,12 @@ func (c *Config) defaults() {
 	}
 	if c.FlashTimeout <= 0 {
 		c.FlashTimeout = 15 * time.Second
+	}
+	if c.Announcements.NotInGroup == "" {
+		c.Announcements.NotInGroup = "sound:ss-noservice"
+	}
+	if c.Announcements.NoLastCaller == "" {
+		c.Announcements.NoLastCaller = "sound:vm-nobodyavail"
 	}
 	if c.Announcements.Expired == "" {
 		c.Announcements.Expired = "sound:cannot-complete-as-dialed"

@@ -62,6 +62,8 @@ type harness struct {
 	handler func(ari.Handler) ari.Handler
 	// router, when set, stands between the App and the binding service.
 	router func(call.Router) call.Router
+	// announcements configures the next start's announcements.
+	announcements call.Announcements
 	// logTo, when set, receives the next App's log at debug level (else
 	// warnings go to stderr).
 	logTo io.Writer
@@ -124,7 +126,7 @@ func (h *harness) start() {
 		trunks = []string{"PJSIP/trunk-in"}
 	}
 	h.app = call.New(sw, router, h.cdrs, call.Config{
-		Application: "privnum", RingTimeout: 8 * time.Second, Trunks: trunks, Messages: h.messages, Events: h.events,
+		Application: "privnum", RingTimeout: 8 * time.Second, Trunks: trunks, Messages: h.messages, Events: h.events, Announcements: h.announcements,
 		Logger: logger, Metrics: h.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
 )
 
@@ -20,8 +21,8 @@ type CallEvent struct {
 	Type      string `json:"-"`
 	CallID    string `json:"call_id"`
 	BindingID string `json:"binding_id,omitempty"`
-	// Mode is the binding's mode: "axb", or "callback" for a call privnum
-	// placed to both parties.
+	// Mode is the binding's mode ("axb", "axn", "axg"), or "callback" for
+	// a call privnum placed to both parties.
 	Mode   string    `json:"mode"`
 	X      string    `json:"x"`
 	Caller string    `json:"caller"`
@@ -40,7 +41,10 @@ func (c *call) emit(typ string) {
 	if c.a.cfg.Events == nil {
 		return
 	}
-	mode := "axb"
+	mode := string(c.route.Mode)
+	if mode == "" {
+		mode = string(binding.AXB)
+	}
 	if c.callback {
 		mode = "callback"
 	}

@@ -25,6 +25,12 @@ func (l *eventLog) CallEvent(_ context.Context, e call.CallEvent) {
 	l.evs = append(l.evs, e)
 }
 
+func (l *eventLog) all() []call.CallEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]call.CallEvent(nil), l.evs...)
+}
+
 func (l *eventLog) types(callID string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -347,6 +347,8 @@ func (c *call) routeCall() {
 		return
 	}
 	if r.Action != binding.Connect {
+		// binding.Collect (AXE: collect an extension first) is not
+		// served yet: such a call is refused like one with no binding.
 		c.reject(r)
 		return
 	}
@@ -371,7 +373,7 @@ func (c *call) dialSecond(r binding.Route) {
 	req := ari.OriginateRequest{
 		Endpoint:   expand(c.a.cfg.EndpointTemplate, r.Target),
 		ChannelID:  c.outbound,
-		CallerID:   expand(c.a.cfg.CallerIDTemplate, r.X),
+		CallerID:   expand(c.a.cfg.CallerIDTemplate, callerID(r)),
 		Timeout:    ring,
 		App:        c.a.cfg.Application,
 		AppArgs:    outboundTag + "," + c.id,
@@ -382,6 +384,16 @@ func (c *call) dialSecond(r binding.Route) {
 		_, err := sw.Originate(ctx, req)
 		return err
 	}, c.originated)
+}
+
+// callerID is the number the hidden party is shown: the route's caller ID
+// (X, or the caller's own number with a show-caller binding), X when the
+// route names none.
+func callerID(r binding.Route) string {
+	if r.CallerID != "" {
+		return r.CallerID
+	}
+	return r.X
 }
 
 // originated continues once Asterisk answered the originate request.
@@ -453,7 +465,8 @@ func (c *call) hideIdentity(ctx context.Context, in, x string) error {
 	return c.a.sw.SetVar(ctx, in, "CALLERID(num)", x)
 }
 
-// reject refuses a call: an announcement for no or an expired binding, a
+// reject refuses a call: the announcement for its reason (no binding, an
+// expired binding, not in an AXG group, no last caller to reply to), or a
 // plain refusal for a direction the binding does not allow.
 func (c *call) reject(r binding.Route) {
 	c.phase, c.disposition, c.reason, c.route = rejecting, cdr.Rejected, r.Reason, r
@@ -465,8 +478,13 @@ func (c *call) reject(r binding.Route) {
 		return
 	}
 	media := c.a.cfg.Announcements.NoBinding
-	if r.Reason == binding.ReasonExpired {
+	switch r.Reason {
+	case binding.ReasonExpired:
 		media = c.a.cfg.Announcements.Expired
+	case binding.ReasonNotInGroup:
+		media = c.a.cfg.Announcements.NotInGroup
+	case binding.ReasonNoLastCaller:
+		media = c.a.cfg.Announcements.NoLastCaller
 	}
 	c.guardTimer = c.after(60*time.Second, func() { c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing}) })
 	in, pb := c.inbound, c.playbackID("announce")
@@ -747,7 +765,7 @@ func causeReason(cause ari.Cause) string {
 // record builds the call's detail record.
 func (c *call) record() cdr.Record {
 	r := cdr.Record{
-		CallID: c.id, BindingID: c.route.BindingID, X: c.x,
+		CallID: c.id, BindingID: c.route.BindingID, Mode: string(c.route.Mode), X: c.x,
 		Caller: e164.Mask(c.caller), Start: c.start.UTC(), End: time.Now().UTC(),
 		Disposition: c.disposition, Reason: c.reason, HangupCause: int(c.cause),
 		HangupBy: c.hangupBy, Recording: c.recording,
@@ -826,6 +844,9 @@ func (c *call) bridgeName() string {
 	v.Set("in", c.inbound)
 	v.Set("out", c.outbound)
 	v.Set("binding", c.route.BindingID)
+	if c.route.Mode != "" {
+		v.Set("mode", string(c.route.Mode))
+	}
 	v.Set("x", c.x)
 	v.Set("caller", e164.Mask(c.caller))
 	v.Set("callee", e164.Mask(c.callee))
@@ -853,7 +874,7 @@ func (a *App) adopt(ctx context.Context, bridgeID string, present map[string]boo
 	c := a.newCall(v.Get("call"))
 	c.inbound, c.outbound, c.bridge = v.Get("in"), v.Get("out"), bridgeID
 	c.x, c.caller, c.callee = v.Get("x"), v.Get("caller"), v.Get("callee")
-	c.route = binding.Route{BindingID: v.Get("binding"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""}
+	c.route = binding.Route{BindingID: v.Get("binding"), Mode: binding.Mode(v.Get("mode")), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""}
 	c.phase, c.start, c.answer = bridged, ms("start"), ms("answer")
 	c.disposition, c.recording = cdr.Answered, v.Get("rec")
 	if err := a.register(c, c.inbound, c.outbound, bridgeID); err != nil {

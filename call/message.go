@@ -100,15 +100,16 @@ func (a *App) relayMessage(e *ari.TextMessageReceived) {
 		done(cdr.Failed, "internal_error")
 		return
 	case r.Action != binding.Connect:
+		rec.Mode = string(r.Mode)
 		done(cdr.Rejected, r.Reason)
 		return
 	}
-	rec.X, rec.BindingID, rec.Callee = r.X, r.BindingID, e164.Mask(r.Target)
+	rec.X, rec.BindingID, rec.Mode, rec.Callee = r.X, r.BindingID, string(r.Mode), e164.Mask(r.Target)
 	from := a.cfg.Messages.FromTemplate
 	if from == "" {
 		from = "sip:{number}"
 	}
-	err = a.sw.SendMessage(ctx, expand(a.cfg.Messages.ToTemplate, r.Target), expand(from, r.X), e.Message.Body)
+	err = a.sw.SendMessage(ctx, expand(a.cfg.Messages.ToTemplate, r.Target), expand(from, callerID(r)), e.Message.Body)
 	if err != nil {
 		a.log.Warn("text message not relayed", "message", rec.CallID, "to", rec.Callee, "err", err)
 		done(cdr.Failed, "send_failed")

@@ -41,8 +41,11 @@ type Record struct {
 	CallID string `json:"call_id"`
 	// Kind is "callback" for calls privnum placed to both parties; empty
 	// for inbound calls on a virtual number.
-	Kind        string      `json:"kind,omitempty"`
-	BindingID   string      `json:"binding_id,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	BindingID string `json:"binding_id,omitempty"`
+	// Mode is the mode of the binding that routed the call or message
+	// (axb, axn, axg); empty when no binding did.
+	Mode        string      `json:"mode,omitempty"`
 	X           string      `json:"x"`
 	Caller      string      `json:"caller"`
 	Callee      string      `json:"callee,omitempty"`

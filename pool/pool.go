@@ -1,5 +1,11 @@
 // Package pool manages the virtual numbers privnum hands out: adding them,
-// listing them with their load, retiring and restoring them.
+// listing them with their load, reserving them for a binding mode,
+// retiring and restoring them.
+//
+// A number's hash (store.NumberKey) also records, for the allocator, how
+// long the binding modes use it: "held"/"holder" while a mode that owns X
+// exclusively (AXN, AXG, AXE) holds it, "shared" while AXB pairs may live
+// on it. The binding scripts write those fields; the pool only reads them.
 package pool
 
 import (
@@ -25,7 +31,27 @@ var (
 	ErrNotFound = errors.New("number not in pool")
 	// ErrInvalidArea means an area tag has characters outside [A-Za-z0-9_-].
 	ErrInvalidArea = errors.New("invalid area tag")
+	// ErrInvalidMode means a reservation names no binding mode.
+	ErrInvalidMode = errors.New("invalid mode")
 )
+
+// Reservations: a number reserved for a binding mode serves that mode
+// only; an unreserved one serves any mode.
+const (
+	// Unreserved, given to Add, clears a number's reservation.
+	Unreserved = "any"
+)
+
+// CheckMode checks a reservation: a binding mode (axb, axn, axe, axg),
+// Unreserved, or empty (leave it as it is). The error wraps
+// ErrInvalidMode.
+func CheckMode(m string) error {
+	switch m {
+	case "", Unreserved, "axb", "axn", "axe", "axg": // the binding package's modes
+		return nil
+	}
+	return fmt.Errorf("%w %q: want axb, axn, axe, axg or %s", ErrInvalidMode, m, Unreserved)
+}
 
 // State is the lifecycle state of a pool number.
 type State string
@@ -44,14 +70,26 @@ type Number struct {
 	Area   string    `json:"area,omitempty"`
 	State  State     `json:"state"`
 	Added  time.Time `json:"added"`
+	// Mode is the binding mode the number is reserved for; empty when it
+	// serves any mode.
+	Mode string `json:"mode,omitempty"`
+	// HeldBy is the mode (axn, axg, axe) holding the number exclusively,
+	// until HeldUntil (the end of its bindings' quarantine); empty when
+	// none does.
+	HeldBy    string     `json:"held_by,omitempty"`
+	HeldUntil *time.Time `json:"held_until,omitempty"`
 	// ActiveBindings counts bindings on the number that have not expired.
 	ActiveBindings int `json:"active_bindings"`
 }
 
-// Entry is a number to add, with its optional area tag.
+// Entry is a number to add, with its optional area tag and reservation.
 type Entry struct {
 	Number string
 	Area   string
+	// Mode reserves the number for a binding mode (see CheckMode); empty
+	// leaves an existing number's reservation as it is, Unreserved clears
+	// it.
+	Mode string
 }
 
 // Pool is the number pool service.
@@ -79,7 +117,10 @@ func (p *Pool) Add(ctx context.Context, entries []Entry) (int, error) {
 		if err := CheckArea(e.Area); err != nil {
 			return 0, err
 		}
-		norm = append(norm, Entry{Number: n, Area: e.Area})
+		if err := CheckMode(e.Mode); err != nil {
+			return 0, err
+		}
+		norm = append(norm, Entry{Number: n, Area: e.Area, Mode: e.Mode})
 	}
 	if len(norm) == 0 {
 		return 0, errors.New("no numbers to add")
@@ -93,6 +134,13 @@ func (p *Pool) Add(ctx context.Context, entries []Entry) (int, error) {
 			pipe.HSetNX(ctx, k, "added", now)
 			if e.Area != "" {
 				pipe.HSet(ctx, k, "area", e.Area)
+			}
+			switch e.Mode {
+			case "":
+			case Unreserved:
+				pipe.HDel(ctx, k, "mode")
+			default:
+				pipe.HSet(ctx, k, "mode", e.Mode)
 			}
 			sadds[i] = pipe.SAdd(ctx, store.PoolKey, e.Number)
 		}
@@ -198,7 +246,12 @@ func toNumber(n string, h map[string]string) Number {
 	if st == "" {
 		st = Active
 	}
-	return Number{Number: n, Area: h["area"], State: st, Added: time.UnixMilli(ms).UTC()}
+	out := Number{Number: n, Area: h["area"], State: st, Added: time.UnixMilli(ms).UTC(), Mode: h["mode"]}
+	if held, _ := strconv.ParseInt(h["held"], 10, 64); held > time.Now().UnixMilli() {
+		t := time.UnixMilli(held).UTC()
+		out.HeldBy, out.HeldUntil = h["holder"], &t
+	}
+	return out
 }
 
 // Get returns one pool number.
@@ -258,10 +311,15 @@ func (p *Pool) setState(ctx context.Context, number string, st State) error {
 }
 
 // Snapshot is the pool as the allocator sees it: active numbers with their
-// area tags, and the version it was read at.
+// area tags and reservations, and the version it was read at.
 type Snapshot struct {
 	Version int64
 	Numbers []Entry
+	// Held[i] is when (Unix ms) the exclusive hold on Numbers[i] ends, 0
+	// if it had none; Shared[i] when its last AXB pair's quarantine ends.
+	// Both are as read, hints for the allocator: the binding scripts
+	// decide.
+	Held, Shared []int64
 }
 
 // Version returns the pool's change counter.
@@ -287,7 +345,7 @@ func (p *Pool) Snapshot(ctx context.Context) (Snapshot, error) {
 	hs := make([]*redis.SliceCmd, len(members))
 	_, err = p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, n := range members {
-			hs[i] = pipe.HMGet(ctx, store.NumberKey(n), "state", "area")
+			hs[i] = pipe.HMGet(ctx, store.NumberKey(n), "state", "area", "mode", "held", "shared")
 		}
 		return nil
 	})
@@ -299,8 +357,15 @@ func (p *Pool) Snapshot(ctx context.Context) (Snapshot, error) {
 		vals := hs[i].Val()
 		st, _ := vals[0].(string)
 		area, _ := vals[1].(string)
+		mode, _ := vals[2].(string)
+		held, _ := vals[3].(string)
+		shared, _ := vals[4].(string)
 		if State(st) == Active {
-			s.Numbers = append(s.Numbers, Entry{Number: n, Area: area})
+			s.Numbers = append(s.Numbers, Entry{Number: n, Area: area, Mode: mode})
+			h, _ := strconv.ParseInt(held, 10, 64)
+			sh, _ := strconv.ParseInt(shared, 10, 64)
+			s.Held = append(s.Held, h)
+			s.Shared = append(s.Shared, sh)
 		}
 	}
 	return s, nil

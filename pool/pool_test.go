@@ -103,3 +103,31 @@ func TestReadCSV(t *testing.T) {
 		t.Fatal("three fields accepted")
 	}
 }
+
+func TestReserveForMode(t *testing.T) {
+	ctx := context.Background()
+	p := newPool(t)
+	if _, err := p.Add(ctx, []pool.Entry{{Number: "17000000001", Mode: "axn"}, {Number: "17000000002"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(ctx, []pool.Entry{{Number: "17000000003"}, {Number: "17000000004", Mode: "axq"}}); !errors.Is(err, pool.ErrInvalidMode) {
+		t.Fatalf("bad mode: %v, want ErrInvalidMode", err)
+	}
+	list, _ := p.List(ctx)
+	if len(list) != 2 || list[0].Mode != "axn" || list[1].Mode != "" {
+		t.Fatalf("List = %+v", list)
+	}
+	snap, _ := p.Snapshot(ctx)
+	if len(snap.Numbers) != 2 || snap.Numbers[0].Mode != "axn" || len(snap.Held) != 2 || len(snap.Shared) != 2 {
+		t.Fatalf("Snapshot = %+v", snap)
+	}
+	// Re-adding changes the reservation only when one is given; "any" clears it.
+	for _, tt := range []struct{ mode, want string }{{"", "axn"}, {"axe", "axe"}, {pool.Unreserved, ""}} {
+		if _, err := p.Add(ctx, []pool.Entry{{Number: "17000000001", Mode: tt.mode}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := p.Get(ctx, "17000000001"); n.Mode != tt.want {
+			t.Errorf("after Add with mode %q: reserved for %q, want %q", tt.mode, n.Mode, tt.want)
+		}
+	}
+}

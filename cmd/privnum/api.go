@@ -100,7 +100,7 @@ func (a *app) serveAPI(ctx context.Context, ac apiConfig) error {
 	srv, err := api.New(api.Config{
 		Recordings: recs,
 		Redis:      a.rdb, Keys: apikey.New(a.rdb),
-		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0),
+		Pool: a.pool, Bindings: a.bindings, Orders: a.orders, Calls: cdr.New(a.rdb, 0), Groups: a.groups,
 		Webhooks: hooks, Events: dispatcher, Logger: log, MaxBodyBytes: ac.maxBody,
 		QR: api.NewQRService(codes), Callbacks: api.NewCallbackService(callbacks), Verifications: api.NewVerificationService(verifications), Devices: devices,
 	})

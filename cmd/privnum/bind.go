@@ -14,8 +14,18 @@ func (a *app) printBinding(b binding.Binding, asJSON bool) error {
 	if asJSON {
 		return a.printJSON(b)
 	}
-	fmt.Fprintf(a.stdout, "binding %s\n  x        %s\n  a        %s\n  b        %s\n  state    %s\n  expires  %s\n",
-		b.ID, b.X, b.A, b.B, b.State, b.ExpiresAt.Local().Format(time.RFC3339))
+	mode := b.Mode
+	if mode == "" {
+		mode = binding.AXB
+	}
+	fmt.Fprintf(a.stdout, "binding %s\n  mode     %s\n  x        %s\n  a        %s\n  b        %s\n  state    %s\n  expires  %s\n",
+		b.ID, mode, b.X, b.A, b.B, b.State, b.ExpiresAt.Local().Format(time.RFC3339))
+	if b.Group != "" {
+		fmt.Fprintf(a.stdout, "  group    %s\n", b.Group)
+	}
+	if b.ShowCaller {
+		fmt.Fprintf(a.stdout, "  shows    the caller's number to a\n")
+	}
 	if b.OrderID != "" {
 		fmt.Fprintf(a.stdout, "  order    %s\n", b.OrderID)
 	}
@@ -23,14 +33,14 @@ func (a *app) printBinding(b binding.Binding, asJSON bool) error {
 }
 
 func (a *app) bindCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "bind", Short: "Create, show, extend and release AXB bindings"}
+	cmd := &cobra.Command{Use: "bind", Short: "Create, show, extend and release bindings (axb, axn, axg)"}
 
 	var req binding.Request
-	var dirs string
+	var dirs, mode string
 	var asJSON bool
 	create := &cobra.Command{
 		Use:   "create --a NUM --b NUM",
-		Short: "Bind parties A and B to a virtual number",
+		Short: "Bind parties A and B to a virtual number (axb; or --mode)",
 		Args:  exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
 			d, err := binding.ParseDirections(dirs)
@@ -38,6 +48,12 @@ func (a *app) bindCmd() *cobra.Command {
 				return usageError{err}
 			}
 			req.Directions = d
+			if req.Mode, err = binding.ParseMode(mode); err != nil {
+				return usageError{err}
+			}
+			if req.Mode == binding.AXB && req.B == "" {
+				return fmt.Errorf(`required flag "b" not set: an axb binding needs --b`)
+			}
 			b, err := a.bindings.Create(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -47,7 +63,10 @@ func (a *app) bindCmd() *cobra.Command {
 	}
 	f := create.Flags()
 	f.StringVar(&req.A, "a", "", "party A's real number (required)")
-	f.StringVar(&req.B, "b", "", "party B's real number (required)")
+	f.StringVar(&req.B, "b", "", "party B's real number (required for axb)")
+	f.StringVar(&mode, "mode", "axb", "binding mode: axb, axn or axg (see bind axn, bind axg)")
+	f.StringVar(&req.Group, "group", "", "the group whose members may call (axg)")
+	f.BoolVar(&req.ShowCaller, "show-caller", false, "show A the caller's real number instead of X (axn, axg)")
 	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
 	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
 	f.DurationVar(&req.TTL, "ttl", 2*time.Hour, "how long the binding lives")
@@ -57,7 +76,6 @@ func (a *app) bindCmd() *cobra.Command {
 	f.StringVar(&dirs, "directions", "both", "who may call: both, a_to_b or b_to_a")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	create.MarkFlagRequired("a")
-	create.MarkFlagRequired("b")
 
 	var showJSON bool
 	show := &cobra.Command{
@@ -107,7 +125,47 @@ func (a *app) bindCmd() *cobra.Command {
 	}
 	release.Flags().BoolVar(&relJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(create, show, extend, release)
+	cmd.AddCommand(create, a.bindModeCmd(binding.AXN), a.bindModeCmd(binding.AXG), show, extend, release)
+	return cmd
+}
+
+// bindModeCmd is `bind axn` or `bind axg`: a binding that holds its
+// virtual number for owner A.
+func (a *app) bindModeCmd(mode binding.Mode) *cobra.Command {
+	req := binding.Request{Mode: mode}
+	var asJSON bool
+	use, short := "axn --a NUM [--b NUM]", "Give A a virtual number anyone can call; A calling it reaches --b, or the last caller"
+	if mode == binding.AXG {
+		use, short = "axg --a NUM --group NAME [--b NUM]", "Give A a virtual number only the group's members can call; A calling it reaches --b, or the last member who called"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			b, err := a.bindings.Create(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.printBinding(b, asJSON)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.A, "a", "", "the owner's real number (required)")
+	f.StringVar(&req.B, "b", "", "the fixed party A reaches by calling X (default: the last caller within --reply-window)")
+	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
+	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
+	f.DurationVar(&req.TTL, "ttl", 30*24*time.Hour, "how long the binding lives")
+	f.BoolVar(&req.ShowCaller, "show-caller", false, "show A the caller's real number instead of X")
+	f.BoolVar(&req.Record, "record", false, "record calls on this binding")
+	f.DurationVar(&req.MaxDuration, "max-duration", 0, "end calls after this long (0: no limit)")
+	f.DurationVar(&req.RingTimeout, "ring-timeout", 0, "how long the called party rings (0: the server default)")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagRequired("a")
+	if mode == binding.AXG {
+		f.StringVar(&req.Group, "group", "", "the group whose members may call (required; see privnum group)")
+		cmd.MarkFlagRequired("group")
+	}
 	return cmd
 }
 
@@ -119,7 +177,7 @@ func (a *app) routeCmd() *cobra.Command {
 		Short: "Show what a call from --caller to virtual number --x would do",
 		Args:  exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
-			r, err := a.bindings.Resolve(cmd.Context(), x, caller)
+			r, err := a.bindings.Peek(cmd.Context(), x, caller)
 			if err != nil {
 				return err
 			}
@@ -127,7 +185,7 @@ func (a *app) routeCmd() *cobra.Command {
 				return a.printJSON(r)
 			}
 			if r.Action == binding.Connect {
-				fmt.Fprintf(a.stdout, "connect %s -> %s (binding %s)\n", e164.Mask(r.Caller), r.Target, r.BindingID)
+				fmt.Fprintf(a.stdout, "connect %s -> %s (binding %s, %s, shown %s)\n", e164.Mask(r.Caller), r.Target, r.BindingID, r.Mode, r.CallerID)
 			} else {
 				fmt.Fprintf(a.stdout, "reject: %s\n", r.Reason)
 			}

@@ -36,6 +36,10 @@ func (a *app) demo(ctx context.Context) error {
 		alice    = "+8613800000001"
 		bob      = "+8613900000002"
 		stranger = "+8613700000003"
+		// The AXN part: a seller's own virtual number, called by a buyer.
+		xn     = "+8617000000001"
+		seller = "+8613600000004"
+		buyer  = "+8613500000005"
 	)
 	out := a.stdout
 	step := func(format string, args ...any) { fmt.Fprintf(out, "\n"+format+"\n", args...) }
@@ -53,6 +57,8 @@ func (a *app) demo(ctx context.Context) error {
 	defer sim.Close()
 	sim.SetEndpoint(alice, arisim.Answer(400*time.Millisecond))
 	sim.SetEndpoint(bob, arisim.Answer(400*time.Millisecond))
+	sim.SetEndpoint(seller, arisim.Answer(400*time.Millisecond))
+	sim.SetEndpoint(buyer, arisim.Answer(400*time.Millisecond))
 
 	a.redisURL, a.region = "redis://"+mr.Addr()+"/0", "CN"
 	if err := a.services(ctx); err != nil {
@@ -128,11 +134,48 @@ func (a *app) demo(ctx context.Context) error {
 	}
 	fmt.Fprintln(out, "   No binding for this caller: privnum answered, played \"the number you have dialed is not in service\" and hung up. Nobody else was dialed.")
 
-	step("6. Call records (privnum calls list):")
+	step("6. AXN: the operator reserves %s for axn bindings and gives seller S (%s) a number anyone can call:", xn, e164.Mask(seller))
+	if _, err := a.pool.Add(ctx, []pool.Entry{{Number: xn, Mode: string(binding.AXN)}}); err != nil {
+		return err
+	}
+	nb, err := a.bindings.Create(ctx, binding.Request{Mode: binding.AXN, A: seller, TTL: 30 * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   binding %s, mode %s: %s holds %s alone until %s\n", nb.ID, nb.Mode, e164.Mask(nb.A), nb.X, nb.ExpiresAt.Local().Format("Jan 2"))
+	for _, c := range []struct{ n, from, to, who, whom, what string }{
+		{"7", buyer, seller, "A buyer (" + e164.Mask(buyer) + "), bound to nothing,", "S", "reached S"},
+		{"8", seller, buyer, "S", "the buyer", "replied to the last caller"},
+	} {
+		step("%s. %s dials %s.", c.n, c.who, xn)
+		in, err := sim.InboundCall(ctx, c.from, strings.TrimPrefix(xn, "+86"))
+		if err != nil {
+			return err
+		}
+		var leg arisim.ChannelInfo
+		if err := waitUntil(ctx, func() bool {
+			l, ok := outboundLeg(sim, c.to)
+			leg = l
+			ci, _ := sim.Channel(in)
+			return ok && ci.BridgeID != "" && l.BridgeID == ci.BridgeID
+		}); err != nil {
+			return fmt.Errorf("axn call to %s never bridged: %w", c.whom, err)
+		}
+		fmt.Fprintf(out, "   privnum %s: dialed %s, whose phone showed caller ID %s.\n", c.what, e164.Mask(c.to), leg.Caller.Number)
+		time.Sleep(200 * time.Millisecond)
+		if err := sim.HangupFromPeer(in, 16); err != nil {
+			return err
+		}
+		if err := waitUntil(ctx, func() bool { ci, _ := sim.Channel(leg.ID); return ci.Destroyed }); err != nil {
+			return err
+		}
+	}
+
+	step("9. Call records (privnum calls list):")
 	var recs []cdr.Record
 	if err := waitUntil(ctx, func() bool {
 		recs, err = cdr.New(a.rdb, 0).List(ctx, 10)
-		return err == nil && len(recs) == 3
+		return err == nil && len(recs) == 5
 	}); err != nil {
 		return fmt.Errorf("call records: %w", err)
 	}

@@ -18,12 +18,16 @@ func TestDemo(t *testing.T) {
 		"Every identity B's phone was sent: [+8617000000000]",
 		"answered  cause 16",
 		"rejected  cause 16  by system",
+		"mode axn: +86136****0004 holds +8617000000001 alone",
+		"privnum reached S: dialed +86136****0004, whose phone showed caller ID +8617000000001.",
+		"privnum replied to the last caller: dialed +86135****0005, whose phone showed caller ID +8617000000001.",
+		"[axn]",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, real := range []string{"+8613800000001", "+8613900000002", "+8613700000003"} {
+	for _, real := range []string{"+8613800000001", "+8613900000002", "+8613700000003", "+8613600000004", "+8613500000005"} {
 		if strings.Contains(out.String(), real) || strings.Contains(errb.String(), real) {
 			t.Errorf("demo printed the real number %s unmasked", real)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/e164"
+	"github.com/privnum/privnum/group"
 	"github.com/privnum/privnum/internal/store"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/pool"
@@ -74,12 +75,16 @@ type app struct {
 	quarantine time.Duration
 	durability string
 	logLevel   string
+	// replyWindow and groupLimit configure the AXN/AXG services.
+	replyWindow time.Duration
+	groupLimit  int
 
 	rdb      redis.UniversalClient
 	parser   e164.Parser
 	pool     *pool.Pool
 	bindings *binding.Service
 	orders   *order.Service
+	groups   *group.Service
 }
 
 // env returns the environment variable name ("" when unset).
@@ -148,7 +153,10 @@ func (a *app) rootCmd() *cobra.Command {
 	a.envFlag(pf, "log-level", "PRIVNUM_LOG_LEVEL")
 	pf.StringVar(&a.durability, "durability", "off", "off: a binding change is done when the Redis master has it; replica: when a replica confirmed it too (WAIT), so a failover cannot lose it; env PRIVNUM_DURABILITY")
 	a.envFlag(pf, "durability", "PRIVNUM_DURABILITY")
-	root.AddCommand(a.poolCmd(), a.bindCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd(), a.doctorCmd())
+	pf.DurationVar(&a.replyWindow, "reply-window", 24*time.Hour, "how long after a caller reached the owner of an axn or axg binding without a fixed B the owner reaches that caller by calling X (serve, route); env PRIVNUM_REPLY_WINDOW")
+	a.envFlag(pf, "reply-window", "PRIVNUM_REPLY_WINDOW")
+	pf.IntVar(&a.groupLimit, "group-limit", 1000, "most members an axg group may hold (CLI and api)")
+	root.AddCommand(a.poolCmd(), a.bindCmd(), a.groupCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd(), a.doctorCmd())
 	return root
 }
 
@@ -173,7 +181,13 @@ func (a *app) services(ctx context.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	bcfg := binding.Config{Quarantine: a.quarantine, AutoPipeline: true}
+	if a.replyWindow < 0 {
+		return usageError{fmt.Errorf("--reply-window %s: want more than 0", a.replyWindow)}
+	}
+	if a.groupLimit < 0 {
+		return usageError{fmt.Errorf("--group-limit %d: want more than 0", a.groupLimit)}
+	}
+	bcfg := binding.Config{Quarantine: a.quarantine, AutoPipeline: true, ReplyWindow: a.replyWindow}
 	switch a.durability {
 	case "off", "":
 	case "replica":
@@ -193,6 +207,8 @@ func (a *app) services(ctx context.Context) error {
 	}
 	a.rdb, a.parser = rdb, p
 	a.pool = pool.New(rdb, p)
+	a.groups = group.New(rdb, p, group.Config{MaxMembers: a.groupLimit})
+	bcfg.Groups = a.groups
 	a.bindings = binding.New(rdb, a.pool, p, bcfg)
 	a.orders = order.New(rdb, a.bindings)
 	return nil

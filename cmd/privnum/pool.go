@@ -14,7 +14,7 @@ import (
 func (a *app) poolCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "pool", Short: "Manage the virtual-number pool"}
 
-	var area, file string
+	var area, file, mode string
 	add := &cobra.Command{
 		Use:   "add NUMBER... | --file numbers.csv",
 		Short: "Add virtual numbers (arguments, or a CSV of number[,area])",
@@ -30,8 +30,14 @@ func (a *app) poolCmd() *cobra.Command {
 					return fmt.Errorf("%s: %w", file, err)
 				}
 			}
+			if err := pool.CheckMode(mode); err != nil {
+				return usageError{fmt.Errorf("--mode: %w", err)}
+			}
 			for _, n := range args {
 				entries = append(entries, pool.Entry{Number: n, Area: area})
+			}
+			for i := range entries {
+				entries[i].Mode = mode
 			}
 			if len(entries) == 0 {
 				return usageError{fmt.Errorf("pool add: give numbers as arguments or --file")}
@@ -46,6 +52,7 @@ func (a *app) poolCmd() *cobra.Command {
 	}
 	add.Flags().StringVar(&area, "area", "", "area/region tag for the numbers given as arguments")
 	add.Flags().StringVar(&file, "file", "", "CSV file with number and optional area per row")
+	add.Flags().StringVar(&mode, "mode", "", "reserve the numbers for one binding mode (axb, axn, axe, axg; any: serve every mode); default: leave as is, new numbers serve every mode")
 
 	var asJSON bool
 	list := &cobra.Command{
@@ -64,9 +71,9 @@ func (a *app) poolCmd() *cobra.Command {
 				return a.printJSON(map[string]any{"numbers": nums})
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NUMBER\tAREA\tSTATE\tACTIVE BINDINGS")
+			fmt.Fprintln(w, "NUMBER\tAREA\tSTATE\tACTIVE BINDINGS\tRESERVED FOR\tHELD BY")
 			for _, n := range nums {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", n.Number, n.Area, n.State, n.ActiveBindings)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", n.Number, n.Area, n.State, n.ActiveBindings, n.Mode, n.HeldBy)
 			}
 			return w.Flush()
 		}),

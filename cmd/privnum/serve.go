@@ -40,6 +40,7 @@ type serveConfig struct {
 	endpoint, callerID                string
 	ringTimeout, drainTimeout         time.Duration
 	noBinding, expired                string
+	notInGroup, noLastCaller          string
 	metricsAddr                       string
 	instance, leaseName               string
 	leaseTTL, reclaimAfter            time.Duration
@@ -72,6 +73,8 @@ func (a *app) serveCmd() *cobra.Command {
 	f.DurationVar(&sc.drainTimeout, "drain-timeout", 5*time.Minute, "on SIGTERM, how long live calls may go on before they are cut")
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
+	f.StringVar(&sc.notInGroup, "announce-not-in-group", "sound:ss-noservice", "media played to a caller outside an axg binding's group")
+	f.StringVar(&sc.noLastCaller, "announce-no-last-caller", "sound:vm-nobodyavail", "media played to the owner of an axn or axg binding without a fixed B when nobody called within --reply-window")
 	f.StringVar(&sc.metricsAddr, "metrics-listen", "127.0.0.1:9464", "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
 	a.envFlag(f, "metrics-listen", "PRIVNUM_METRICS_LISTEN")
 	f.StringVar(&sc.instance, "instance", defaultInstance(), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
@@ -179,7 +182,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		Trunks: trunkList(sc.trunks), Messages: msgs,
 		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
-		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired},
+		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired, NotInGroup: sc.notInGroup, NoLastCaller: sc.noLastCaller},
 	})
 	defer app.Close()
 
@@ -468,6 +471,9 @@ func printCalls(a *app, recs []cdr.Record) {
 			r.Start.Local().Format("15:04:05"), r.Caller, callee, r.X, r.Disposition, r.HangupCause, r.HangupBy, r.Duration().Round(time.Millisecond))
 		if r.Reason != "" {
 			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
+		}
+		if r.Mode != "" {
+			fmt.Fprintf(a.stdout, "  [%s]", r.Mode)
 		}
 		fmt.Fprintln(a.stdout)
 	}

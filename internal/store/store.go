@@ -73,6 +73,33 @@ func BindingKey(x, id string) string { return "pn:{" + x + "}:b:" + id }
 // ActiveKey is the sorted set of x's binding ids scored by expiry (ms).
 func ActiveKey(x string) string { return "pn:{" + x + "}:active" }
 
+// ModeKey is the hash recording the binding that owns x in a mode that
+// holds X for itself (axn, axg; axe keeps its extensions' record here
+// too): the mode, the binding id, the owner and its options. A call from
+// someone without a route on x reads it. Its TTL covers the quarantine.
+func ModeKey(x string) string { return "pn:{" + x + "}:mode" }
+
+// LastCallerKey is the hash recording the last caller who reached the
+// owner of x through x (AXN, AXG): the number and when (ms). Its TTL is
+// the reply window.
+func LastCallerKey(x string) string { return "pn:{" + x + "}:last" }
+
+// MembersKey is the set of numbers allowed to call x's AXG binding: the
+// binding's copy of its group, in x's slot so that a call checks it in
+// the same script that reads the route.
+func MembersKey(x string) string { return "pn:{" + x + "}:members" }
+
+// GroupKey is the set of numbers in AXG group name.
+func GroupKey(name string) string { return "pn:group:{" + name + "}" }
+
+// GroupMetaKey is the hash describing group name: when it was created and
+// its membership version, bumped by every change.
+func GroupMetaKey(name string) string { return "pn:group:{" + name + "}:meta" }
+
+// GroupUsersKey is the set of the ids of the AXG bindings that use group
+// name, so that a membership change reaches each binding's copy.
+func GroupUsersKey(name string) string { return "pn:group:{" + name + "}:users" }
+
 // PartyKey is the sorted set of the virtual numbers party p holds, scored by
 // the end of their quarantine (ms). It is a hint for allocation; the
 // per-number scripts stay the authority.
