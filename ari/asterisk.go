@@ -21,6 +21,31 @@ func (c *Client) Application(ctx context.Context, name string) (Application, err
 	return app, err
 }
 
+// SetEventFilter sets which event types Asterisk sends application app:
+// none of disallowed, and when allowed is not empty only those (PUT
+// /applications/{app}/eventFilter). Both empty resets the filter. Events
+// an application never reads cost the switch their delivery and the
+// application their decoding.
+func (c *Client) SetEventFilter(ctx context.Context, app string, allowed, disallowed []string) (Application, error) {
+	type typ struct {
+		Type string `json:"type"`
+	}
+	list := func(types []string) []typ {
+		out := make([]typ, len(types))
+		for i, t := range types {
+			out[i] = typ{t}
+		}
+		return out
+	}
+	body := map[string][]typ{}
+	if len(allowed) > 0 || len(disallowed) > 0 {
+		body["allowed"], body["disallowed"] = list(allowed), list(disallowed)
+	}
+	var a Application
+	err := c.do(ctx, http.MethodPut, "/applications/"+url.PathEscape(app)+"/eventFilter", nil, body, &a)
+	return a, err
+}
+
 // Ping checks that Asterisk answers ARI requests (GET /asterisk/ping).
 func (c *Client) Ping(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/asterisk/ping", nil, nil, nil)

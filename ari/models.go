@@ -81,6 +81,15 @@ type Application struct {
 	BridgeIDs   []string `json:"bridge_ids"`
 	EndpointIDs []string `json:"endpoint_ids"`
 	DeviceNames []string `json:"device_names"`
+	// EventsAllowed and EventsDisallowed are the application's event
+	// filter: objects naming an event type ({"type": "ChannelVarset"}).
+	EventsAllowed    []EventType `json:"events_allowed,omitempty"`
+	EventsDisallowed []EventType `json:"events_disallowed,omitempty"`
+}
+
+// EventType names an event type in an application's event filter.
+type EventType struct {
+	Type string `json:"type"`
 }
 
 // AsteriskInfo describes the Asterisk instance.

@@ -36,6 +36,7 @@ type Switch interface {
 	RecordBridge(ctx context.Context, bridgeID string, r ari.RecordRequest) (ari.LiveRecording, error)
 	Application(ctx context.Context, name string) (ari.Application, error)
 	Subscribe(ctx context.Context, app, eventSource string) (ari.Application, error)
+	SetEventFilter(ctx context.Context, app string, allowed, disallowed []string) (ari.Application, error)
 	SendMessage(ctx context.Context, to, from, body string) error
 	Continue(ctx context.Context, channelID string) error
 }

@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,20 +181,29 @@ type slowDial struct {
 }
 
 func (s slowDial) HandleEvent(ev ari.Event) {
-	if d, ok := ev.(*ari.Dial); ok && strings.HasPrefix(d.Peer.ID, "privnum-") {
-		time.Sleep(s.delay)
-		s.j.note("event Dial %s %s", d.Peer.ID, d.DialStatus)
+	switch e := ev.(type) {
+	case *ari.Dial:
+		if strings.HasPrefix(e.Peer.ID, "privnum-") {
+			time.Sleep(s.delay)
+			s.j.note("event Dial %s %s", e.Peer.ID, e.DialStatus)
+		}
+	case *ari.ChannelStateChange:
+		if strings.HasPrefix(e.Channel.ID, "privnum-") {
+			time.Sleep(s.delay)
+			s.j.note("event ChannelStateChange %s %s", e.Channel.ID, strings.ToUpper(e.Channel.State))
+		}
 	}
 	s.Handler.HandleEvent(ev)
 }
 
-// TestCallerPreparedWhenTheSwitchDials: the caller's leg is made to ring
-// (and its identity hidden) when Asterisk reports the hidden leg dialing,
-// not while it is still sending the INVITE; and if no report comes, soon
-// after anyway.
-func TestCallerPreparedWhenTheSwitchDials(t *testing.T) {
+// TestCallerPreparedWhenTheCalleeRings: the caller's leg is made to ring
+// (and its identity hidden) when the hidden leg rings, not while Asterisk
+// is still sending its INVITE.
+func TestCallerPreparedWhenTheCalleeRings(t *testing.T) {
 	h := newHarness(t)
-	h.handler = func(a ari.Handler) ari.Handler { return slowDial{Handler: a, j: h.journal, delay: 20 * time.Millisecond} }
+	h.handler = func(a ari.Handler) ari.Handler {
+		return slowDial{Handler: a, j: h.journal, delay: 20 * time.Millisecond}
+	}
 	h.stop()
 	h.start()
 	h.bind(binding.Options{})
@@ -206,7 +216,7 @@ func TestCallerPreparedWhenTheSwitchDials(t *testing.T) {
 	lines := h.journal.all()
 	dial, ring := -1, -1
 	for i, l := range lines {
-		if dial < 0 && strings.Contains(l, "event Dial "+out.ID) {
+		if dial < 0 && strings.Contains(l, " "+out.ID+" RINGING") {
 			dial = i
 		}
 		if ring < 0 && strings.Contains(l, "ring "+in) {
@@ -214,8 +224,32 @@ func TestCallerPreparedWhenTheSwitchDials(t *testing.T) {
 		}
 	}
 	if dial < 0 || ring < 0 || ring < dial {
-		t.Errorf("the caller was rung before the switch reported dialing (dial at %d, ring at %d):\n%s", dial, ring, strings.Join(lines, "\n"))
+		t.Errorf("the caller was rung before the callee rang (callee ringing at %d, caller rung at %d):\n%s", dial, ring, strings.Join(lines, "\n"))
 	}
 	h.sim.HangupFromPeer(in, 16)
 	h.waitDestroyed(out.ID)
+}
+
+// TestAppFiltersUnreadEvents: on connecting, the App asks Asterisk not to
+// send the event types it never reads.
+func TestAppFiltersUnreadEvents(t *testing.T) {
+	h := newHarness(t)
+	app, err := h.client.Application(context.Background(), "privnum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off []string
+	for _, e := range app.EventsDisallowed {
+		off = append(off, e.Type)
+	}
+	for _, typ := range []string{"ChannelVarset", "ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId", "EndpointStateChange"} {
+		if !slices.Contains(off, typ) {
+			t.Errorf("%s not filtered (disallowed: %v)", typ, off)
+		}
+	}
+	for _, typ := range []string{"StasisStart", "ChannelCreated", "Dial", "ChannelDestroyed", "ChannelDtmfReceived", "TextMessageReceived", "PlaybackFinished"} {
+		if slices.Contains(off, typ) {
+			t.Errorf("%s, an event call control reads, is filtered", typ)
+		}
+	}
 }

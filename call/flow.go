@@ -141,6 +141,7 @@ func gone(err error) bool {
 // by an earlier run are taken up again, and channels nobody owns are ended.
 func (a *App) Connected(ctx context.Context) {
 	a.cfg.Metrics.connected()
+	a.filterEvents(ctx)
 	a.subscribeTrunks(ctx)
 	app, err := a.sw.Application(ctx, a.cfg.Application)
 	if err != nil {
@@ -230,19 +231,26 @@ func (a *App) HandleEvent(ev ari.Event) {
 		a.spawn(func() { a.relayMessage(e) })
 	case *ari.ChannelStateChange:
 		if id := e.Channel.ID; ringingState(e.Channel.State) {
-			a.toCall(id, func(c *call) { c.calleeRinging(id) })
+			a.toCall(id, func(c *call) {
+				if id == c.outbound {
+					c.prepareCaller()
+				}
+				c.calleeRinging(id)
+			})
 		}
 		a.strayLeg(e.Channel.ID)
 	case *ari.Dial:
 		id := e.Peer.ID
-		a.toCall(id, func(c *call) {
-			if id == c.outbound {
-				c.prepareCaller()
-			}
-			if ringingState(e.DialStatus) {
-				c.calleeRinging(id)
-			}
-		})
+		if st := e.DialStatus; ringingState(st) || st == "PROGRESS" {
+			a.toCall(id, func(c *call) {
+				if id == c.outbound {
+					c.prepareCaller()
+				}
+				if ringingState(st) {
+					c.calleeRinging(id)
+				}
+			})
+		}
 		a.strayLeg(e.Peer.ID)
 	case *ari.PlaybackFinished:
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
@@ -426,15 +434,20 @@ func (c *call) originated(err error) {
 }
 
 // prepareAfter is how long after the originate request the caller's leg is
-// prepared (prepareCaller) if Asterisk has not reported dialing by then.
-const prepareAfter = 50 * time.Millisecond
+// prepared (prepareCaller) when the hidden leg has not rung by then: the
+// caller hears ringing at the latest then, even from a far end that never
+// reports ringing.
+const prepareAfter = time.Second
 
 // prepareCaller makes the caller hear ringing, and shows the virtual number
 // on the caller's own channel both as connected line and as caller ID, so
 // that no identity exchange can carry the real number to the other side.
-// It runs when Asterisk reports the hidden leg dialing (its first Dial
-// event), not as soon as the originate request returns: these requests
-// would compete with the switch sending the hidden leg's INVITE.
+// It runs when the hidden leg rings (or reports progress), as a dialplan
+// Dial() passes ringing back, not as soon as the originate request
+// returns: these requests would compete with the switch sending the hidden
+// leg's INVITE. The legs are not bridged before the callee answers, so no
+// identity can cross before then (calleeAnswered hides it itself when the
+// callee answers without ringing first).
 func (c *call) prepareCaller() {
 	if c.prepared || c.callback || c.phase != ringing {
 		return

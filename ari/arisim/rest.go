@@ -68,6 +68,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /ari/applications", s.api(s.listApplications))
 	mux.HandleFunc("GET /ari/applications/{applicationName}", s.api(s.getApplication))
 	mux.HandleFunc("POST /ari/applications/{applicationName}/subscription", s.api(s.subscribe))
+	mux.HandleFunc("PUT /ari/applications/{applicationName}/eventFilter", s.api(s.setEventFilter))
 	mux.HandleFunc("GET /ari/endpoints", s.api(s.listEndpoints))
 	mux.HandleFunc("GET /ari/endpoints/{tech}", s.api(s.listEndpoints))
 	mux.HandleFunc("GET /ari/endpoints/{tech}/{resource}", s.api(s.getEndpoint))
@@ -108,6 +109,9 @@ func (s *Sim) auth(next http.Handler) http.Handler {
 type params struct {
 	values map[string][]string
 	vars   map[string]string
+	// body is the JSON body's object, for parameters that are objects
+	// (an application's event filter).
+	body map[string]any
 }
 
 func readParams(r *http.Request) (*params, *reply) {
@@ -131,6 +135,7 @@ func readParams(r *http.Request) (*params, *reply) {
 	if err := dec.Decode(&obj); err != nil {
 		return nil, errReply(http.StatusBadRequest, "Error parsing request body")
 	}
+	p.body = obj
 	for k, v := range obj {
 		if k == "variables" {
 			m, ok := v.(map[string]any)
@@ -1064,6 +1069,9 @@ func (s *Sim) appJSON(name string) wireApplication {
 		Name: name, ChannelIDs: []string{}, BridgeIDs: []string{}, EndpointIDs: []string{},
 		DeviceNames: []string{}, EventsAllowed: []any{}, EventsDisallowed: []any{},
 	}
+	if f := s.filters[name]; f != nil {
+		w.EventsAllowed, w.EventsDisallowed = typeObjects(f.allowed), typeObjects(f.disallowed)
+	}
 	for ep := range s.endpointSubs[name] {
 		w.EndpointIDs = append(w.EndpointIDs, ep)
 	}
@@ -1096,4 +1104,64 @@ func (s *Sim) getApplication(r *http.Request, p *params) *reply {
 		return errReply(http.StatusNotFound, "Application not found")
 	}
 	return okReply(s.appJSON(name))
+}
+
+// eventFilter is an application's event filter (PUT
+// /applications/{app}/eventFilter): an event is sent when its type is not
+// disallowed and, if any are allowed, allowed.
+type eventFilter struct{ allowed, disallowed []string }
+
+func (f *eventFilter) passes(typ string) bool {
+	if f == nil {
+		return true
+	}
+	return !containsString(f.disallowed, typ) && (len(f.allowed) == 0 || containsString(f.allowed, typ))
+}
+
+func typeObjects(types []string) []any {
+	out := []any{}
+	for _, t := range types {
+		out = append(out, map[string]any{"type": t})
+	}
+	return out
+}
+
+// setEventFilter is PUT /applications/{app}/eventFilter, as Asterisk 22
+// does it: the body {"allowed": [{"type": T}...], "disallowed": [...]}; a
+// list given replaces that list, an empty object resets both, a list that
+// is not an array of objects with a type is a 400.
+func (s *Sim) setEventFilter(r *http.Request, p *params) *reply {
+	app := r.PathValue("applicationName")
+	if !containsString(s.appNames(), app) {
+		return errReply(http.StatusNotFound, "Application not found")
+	}
+	if s.filters[app] == nil {
+		s.filters[app] = &eventFilter{}
+	}
+	f := s.filters[app]
+	if len(p.body) == 0 {
+		*f = eventFilter{}
+		return okReply(s.appJSON(app))
+	}
+	for key, dst := range map[string]*[]string{"allowed": &f.allowed, "disallowed": &f.disallowed} {
+		v, ok := p.body[key]
+		if !ok {
+			continue
+		}
+		list, ok := v.([]any)
+		if !ok {
+			return errReply(http.StatusBadRequest, "Invalid format for filter")
+		}
+		var types []string
+		for _, e := range list {
+			obj, ok := e.(map[string]any)
+			t, _ := obj["type"].(string)
+			if !ok || t == "" {
+				return errReply(http.StatusBadRequest, "Invalid format for filter")
+			}
+			types = append(types, t)
+		}
+		*dst = types
+	}
+	return okReply(s.appJSON(app))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -115,8 +116,10 @@ type Sim struct {
 	// endpoints each application subscribed to; sent the messages sent.
 	msgContexts  map[string]string
 	endpointSubs map[string]map[string]bool
-	sent         []SentMessage
-	trunks       map[string]string
+	// filters are the applications' event filters.
+	filters map[string]*eventFilter
+	sent    []SentMessage
+	trunks  map[string]string
 	// cfg is what a configuration check reads (config.go).
 	cfg             pjsipConfig
 	rules           []endpointRule
@@ -203,6 +206,7 @@ func New(opts Options) *Sim {
 		replaced:        make(map[string]int),
 		msgContexts:     make(map[string]string),
 		endpointSubs:    make(map[string]map[string]bool),
+		filters:         make(map[string]*eventFilter),
 		trunks:          trunks,
 		cfg:             newPJSIPConfig(),
 		defaultBehavior: def,
@@ -351,10 +355,14 @@ func newUUID() string {
 func (s *Sim) emit(apps []string, ev event) {
 	t := ev.tail()
 	t.AsteriskID = s.asteriskID
+	typ := reflect.ValueOf(ev).Elem().FieldByName("Type").String()
 	for _, name := range apps {
 		c := s.conns[name]
 		if c == nil {
 			s.stats.EventsDropped++
+			continue
+		}
+		if !s.filters[name].passes(typ) {
 			continue
 		}
 		t.Application = name
