@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/ari/arisim"
 )
 
@@ -86,5 +88,65 @@ func TestRecordingsCLI(t *testing.T) {
 	}
 	if _, errs, code := c.run(append([]string{"recordings", "prune", "--older-than", "soon"}, ari...)...); code != 2 || !strings.Contains(errs, "--older-than") {
 		t.Errorf("bad --older-than: exit %d, %q", code, errs)
+	}
+}
+
+// TestServePrunesRecordings: serve --prune-recordings-older-than prunes as
+// it starts (and then daily), through ARI, and marks the call record.
+func TestServePrunesRecordings(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000")
+	c.ok("bind", "create", "--a", "13800000001", "--b", "13900000002", "--record")
+	sim := arisim.New(arisim.Options{Username: "u", Password: "p", TimeScale: 0.05})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	serve := func(extra ...string) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		exit := make(chan int, 1)
+		args := append([]string{"--redis", c.url, "--region", "CN", "serve", "--metrics-listen", "", "--drain-timeout", "1s",
+			"--ari-url", sim.URL(), "--ari-user", "u", "--ari-password", "p"}, extra...)
+		go func() { exit <- run(ctx, args, io.Discard, io.Discard) }()
+		waitOrFail(t, func() bool { return sim.Connected("privnum") })
+		return func() { cancel(); <-exit }
+	}
+	stop := serve()
+	in, err := sim.InboundCall(context.Background(), "13800000001", "17000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, func() bool { return len(sim.LiveRecordings()) == 1 })
+	if err := sim.HangupFromPeer(in, 16); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Calls []struct {
+			Recording string     `json:"recording"`
+			PrunedAt  *time.Time `json:"recording_pruned_at"`
+		}
+	}
+	waitOrFail(t, func() bool {
+		c.json(&list, "calls", "list")
+		return len(list.Calls) == 1 && list.Calls[0].Recording != ""
+	})
+	stop()
+	client, err := ari.New(ari.Config{URL: sim.URL(), Username: "u", Password: "p", Application: "privnum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.StoredRecording(context.Background(), list.Calls[0].Recording); err != nil {
+		t.Fatalf("stored recording %s: %v", list.Calls[0].Recording, err)
+	}
+
+	time.Sleep(5 * time.Millisecond)
+	stop = serve("--prune-recordings-older-than", "1ms")
+	defer stop()
+	waitOrFail(t, func() bool {
+		c.json(&list, "calls", "list")
+		return len(list.Calls) == 1 && list.Calls[0].PrunedAt != nil
+	})
+	if _, err := client.StoredRecording(context.Background(), list.Calls[0].Recording); !errors.Is(err, ari.ErrNotFound) {
+		t.Errorf("the recording is still stored in Asterisk: %v", err)
 	}
 }
