@@ -193,7 +193,9 @@ func (s slowDial) HandleEvent(ev ari.Event) {
 // after anyway.
 func TestCallerPreparedWhenTheSwitchDials(t *testing.T) {
 	h := newHarness(t)
-	h.handler = func(a ari.Handler) ari.Handler { return slowDial{Handler: a, j: h.journal, delay: 20 * time.Millisecond} }
+	h.handler = func(a ari.Handler) ari.Handler {
+		return slowDial{Handler: a, j: h.journal, delay: 20 * time.Millisecond}
+	}
 	h.stop()
 	h.start()
 	h.bind(binding.Options{})
