@@ -485,7 +485,9 @@ func printCalls(a *app, recs []cdr.Record) {
 		if r.Reason != "" {
 			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
 		}
-		if r.Mode != "" {
+		if r.Mode != "" && r.Extension != "" {
+			fmt.Fprintf(a.stdout, "  [%s ext %s]", r.Mode, r.Extension)
+		} else if r.Mode != "" {
 			fmt.Fprintf(a.stdout, "  [%s]", r.Mode)
 		}
 		fmt.Fprintln(a.stdout)
