@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -74,14 +75,7 @@ func (c *call) collect(r binding.Route) {
 		d = 4
 	}
 	c.ivr = &ivr{digits: d}
-	in := c.inbound
-	c.async(func(ctx context.Context) error { return c.a.sw.Answer(ctx, in) }, func(err error) {
-		if err != nil && !gone(err) {
-			c.a.log.Warn("answering for extension entry failed; hanging up", "call", c.id, "err", err)
-			c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing})
-		}
-	})
-	c.playPrompt(mediaList(c.a.cfg.Announcements.ExtensionPrompt))
+	c.playPrompt(true, mediaList(c.a.cfg.Announcements.ExtensionPrompt))
 }
 
 // mediaList splits a comma-separated list of media URIs.
@@ -95,9 +89,9 @@ func mediaList(s string) []string {
 	return out
 }
 
-// playPrompt plays media to the caller as the try's prompt, and arms the
-// first-digit timer.
-func (c *call) playPrompt(media []string) {
+// playPrompt plays media to the caller as the try's prompt (answering
+// the caller first on the first try), and arms the first-digit timer.
+func (c *call) playPrompt(answer bool, media []string) {
 	v := c.ivr
 	v.buf = ""
 	v.prompt = c.playbackID("ivr" + strconv.Itoa(v.tries+1))
@@ -105,6 +99,11 @@ func (c *call) playPrompt(media []string) {
 	c.arm(c.a.cfg.FirstDigitTimeout)
 	in, pb := c.inbound, v.prompt
 	c.async(func(ctx context.Context) error {
+		if answer {
+			if err := c.a.sw.Answer(ctx, in); err != nil {
+				return fmt.Errorf("answer: %w", err)
+			}
+		}
 		_, err := c.a.sw.Play(ctx, in, pb, media...)
 		return err
 	}, func(err error) {
@@ -113,6 +112,9 @@ func (c *call) playPrompt(media []string) {
 		}
 		v.requesting = false
 		switch {
+		case err != nil && answer && !gone(err):
+			c.a.log.Warn("answering with the extension prompt failed; hanging up", "call", c.id, "err", err)
+			c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing})
 		case err != nil && !gone(err):
 			c.a.log.Warn("extension prompt failed", "call", c.id, "err", err)
 			v.promptUp = false
@@ -245,7 +247,7 @@ func (c *call) wrongTry(missing bool, r binding.Route) {
 	}
 	ann := c.a.cfg.Announcements
 	if v.tries < c.a.cfg.ExtensionTries {
-		c.playPrompt(append(mediaList(ann.ExtensionInvalid), mediaList(ann.ExtensionPrompt)...))
+		c.playPrompt(false, append(mediaList(ann.ExtensionInvalid), mediaList(ann.ExtensionPrompt)...))
 		return
 	}
 	reason := binding.ReasonBadExtension
