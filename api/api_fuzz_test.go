@@ -98,6 +98,10 @@ func FuzzAPI(f *testing.F) {
 		{route: "POST /v1/groups/{name}/members", param: "riders", body: `{"members":["13600000003","13600000004","13600000005","13600000006"]}`},
 		{route: "POST /v1/groups/{name}/members:remove", param: "riders", body: `{"members":["13600000009"]}`},
 		{route: "POST /v1/groups/{name}/members:remove", param: "..", body: `{"members":[]}`},
+		{route: "POST /v1/bindings", body: `{"mode":"axe","a":"13800000001","extension":"0042"}`},
+		{route: "POST /v1/bindings", body: `{"mode":"axe","a":"13800000001","extension":"12a4","b":"13900000002"}`},
+		{route: "POST /v1/numbers", body: `{"numbers":[{"number":"17000000009","mode":"axe"}]}`},
+		{route: "POST /v1/routes:resolve", body: `{"x":"17000000000","caller":"13700000003","extension":"0042"}`},
 	} {
 		i, ok := index[s.route]
 		if !ok {

@@ -275,6 +275,7 @@ type createBindingRequest struct {
 	TTLSeconds *int64 `json:"ttl_seconds"`
 	Group      string `json:"group"`
 	ShowCaller bool   `json:"show_caller"`
+	Extension  string `json:"extension"`
 	callOptions
 }
 
@@ -283,7 +284,7 @@ func (s *Server) createBinding(ctx context.Context, rq *request) (reply, error) 
 	if err := decode(rq.body, &in); err != nil {
 		return reply{}, err
 	}
-	req := binding.Request{Area: in.Area, Group: in.Group, ShowCaller: in.ShowCaller}
+	req := binding.Request{Area: in.Area, Group: in.Group, ShowCaller: in.ShowCaller, Extension: in.Extension}
 	var err error
 	if req.Mode, err = binding.ParseMode(in.Mode); err != nil {
 		return reply{}, err
@@ -331,7 +332,7 @@ func bindingErr(err error, x string) error {
 	var fe *reject.FieldError
 	switch {
 	case errors.As(err, &fe):
-		return err // names its field (mode, group, show_caller, directions)
+		return err // names its field (mode, group, show_caller, directions, extension)
 	case errors.Is(err, binding.ErrInvalid):
 		return withField(err, binding.ErrInvalid, "ttl_seconds")
 	case errors.Is(err, binding.ErrNumberUnavailable), errors.Is(err, binding.ErrPartyBusy):
@@ -400,6 +401,9 @@ func (s *Server) releaseBinding(ctx context.Context, rq *request) (reply, error)
 type resolveRequest struct {
 	X      string `json:"x"`
 	Caller string `json:"caller"`
+	// Extension, when set, asks where the extension's call goes once the
+	// caller keyed it (the second step of an axe call).
+	Extension string `json:"extension"`
 }
 
 func (s *Server) resolve(ctx context.Context, rq *request) (reply, error) {
@@ -415,7 +419,13 @@ func (s *Server) resolve(ctx context.Context, rq *request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	r, err := s.cfg.Bindings.Peek(ctx, x, caller)
+	peek := s.cfg.Bindings.Peek
+	if in.Extension != "" {
+		peek = func(ctx context.Context, x, caller string) (binding.Route, error) {
+			return s.cfg.Bindings.PeekExtension(ctx, x, caller, in.Extension)
+		}
+	}
+	r, err := peek(ctx, x, caller)
 	if err != nil {
 		return reply{}, err
 	}

@@ -60,6 +60,14 @@ type candidates struct {
 	// sweepAt is the earliest end of a hold among the numbers the AXB
 	// rankings keep at heldLoad (0: none).
 	sweepAt int64
+	// axeLast is the number the last AXE binding went to, tried first by
+	// the next; axeKnown the numbers seen carrying AXE extensions (until
+	// the end of their hold, ms); axeFull the numbers seen without a free
+	// extension, stepped over until the time (ms). Hints: the scripts
+	// decide.
+	axeLast  string
+	axeKnown map[string]int64
+	axeFull  map[string]int64
 }
 
 // heldLoad is the load the AXB rankings give a number held by an

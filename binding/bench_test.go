@@ -436,6 +436,65 @@ func BenchmarkResolveModes(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveExtension measures an extension call's two steps on
+// AXE numbers (4096 extensions over a pool of 8 numbers, 4-digit
+// extensions), with benchClients parallel clients: "collect" is a
+// stranger's Resolve on X (answered Collect), "extension" the
+// ResolveExtension after the digits (which records the caller as the
+// extension's last caller), "owner-reply" an extension's party calling X
+// (the reply path). Each is one round trip (TestExtensionCallRoundTrips).
+func BenchmarkResolveExtension(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			const n = 4096
+			e := startTarget(b, mode).env(b, 9, Config{Quarantine: time.Hour})
+			ctx := context.Background()
+			var axe []Binding
+			for i := range int64(n) {
+				a, _ := benchParties(i)
+				bd, err := e.svc.Create(ctx, Request{Mode: AXE, A: a, TTL: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				axe = append(axe, bd)
+			}
+			for _, kind := range []string{"collect", "extension", "owner-reply"} {
+				b.Run(kind, func(b *testing.B) {
+					var next atomic.Int64
+					setBenchParallelism(b)
+					b.ReportAllocs()
+					cpu := startCPU(b, e.rdb)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := next.Add(1)
+							bd, caller := axe[i%n], fmt.Sprintf("+86135%08d", i%1_000_000)
+							var r Route
+							var err error
+							switch kind {
+							case "collect":
+								r, err = e.svc.Resolve(ctx, bd.X, caller)
+							case "extension":
+								r, err = e.svc.ResolveExtension(ctx, bd.X, caller, bd.Extension)
+							default:
+								r, err = e.svc.Resolve(ctx, bd.X, bd.A)
+							}
+							if err != nil || (r.Action == Reject && r.Reason != ReasonNoLastCaller) {
+								b.Errorf("%s on %s ext %s: %+v, %v", kind, bd.X, bd.Extension, r, err)
+								return
+							}
+						}
+					})
+					b.StopTimer()
+					self, rcpu := cpu.stop(b)
+					reportRate(b, "resolves/s")
+					reportCPU(b, "", self, rcpu, b.N)
+				})
+			}
+		})
+	}
+}
+
 // BenchmarkCreateCold measures a new Service's first Create on a pool of
 // 100,000 numbers: reading the pool snapshot and ranking it (what a
 // process does at start and after every pool change), then the create.
@@ -745,6 +804,48 @@ func TestResolveIsOneRoundTrip(t *testing.T) {
 	for _, want := range []string{"[[hgetall] [evalsha]]", "[[evalsha]]"} {
 		if got := fmt.Sprint(rt.count(func() { cold.Resolve(ctx, axn.X, "+8613700000008") })); got != want {
 			t.Errorf("cold process, AXN stranger: round trips %s; want %s", got, want)
+		}
+	}
+}
+
+// TestExtensionCallRoundTrips pins an extension call's round trips: the
+// stranger's Resolve on an AXE number is one run of the resolve script
+// (answered Collect), the ResolveExtension after the digits one more
+// (one script that reads the extension and records the last caller), and
+// the extension's party replying one. Digits that cannot be an extension
+// cost none.
+func TestExtensionCallRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	svc, rt := roundTripEnv(t, 2)
+	bd, err := svc.Create(ctx, Request{Mode: AXE, A: "+8613800000001", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Load the scripts and teach the service that X has a mode record.
+	svc.Peek(ctx, bd.X, "+8613700000001")
+	svc.PeekExtension(ctx, bd.X, "+8613700000001", bd.Extension)
+	for _, tc := range []struct {
+		name  string
+		f     func() (Route, error)
+		want  Action
+		trips string
+	}{
+		{"stranger", func() (Route, error) { return svc.Resolve(ctx, bd.X, "+8613700000009") }, Collect, "[[evalsha]]"},
+		{"extension", func() (Route, error) { return svc.ResolveExtension(ctx, bd.X, "+8613700000009", bd.Extension) }, Connect, "[[evalsha]]"},
+		{"bad digits", func() (Route, error) { return svc.ResolveExtension(ctx, bd.X, "+8613700000009", "12#") }, Reject, "[]"},
+		{"owner reply", func() (Route, error) { return svc.Resolve(ctx, bd.X, bd.A) }, Connect, "[[evalsha]]"},
+	} {
+		var r Route
+		trips := rt.count(func() {
+			if r, err = tc.f(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if r.Action != tc.want {
+			t.Fatalf("%s: %+v; want %s", tc.name, r, tc.want)
+		}
+		if got := fmt.Sprint(trips); got != tc.trips {
+			t.Errorf("%s: round trips %s; want %s", tc.name, got, tc.trips)
 		}
 	}
 }

@@ -1,11 +1,14 @@
 // Package binding keeps bindings of parties to virtual numbers, in the
 // modes of Mode: AXB (parties A and B bound to a virtual number X, so that
 // A calling X reaches B and B calling X reaches A), AXN (X reaches A from
-// anyone) and AXG (X reaches A from the members of a group).
+// anyone), AXG (X reaches A from the members of a group) and AXE (X
+// carries up to 10^n - 1 extensions; a caller keys one to reach its
+// party).
 //
 // One X carries many AXB bindings at once as long as no party appears
 // twice on it, so the pool needed is set by the busiest party, not by the
-// number of bindings. AXN and AXG hold their X alone. Released and expired
+// number of bindings. AXN and AXG hold their X alone; AXE holds its X for
+// AXE extensions alone. Released and expired
 // (X, party) pairs stay quarantined for a cool-down so that nobody who
 // kept the number reaches a stranger.
 package binding
@@ -42,6 +45,10 @@ var (
 	ErrEnded = errors.New("binding has ended")
 	// ErrInvalid means a request field is out of range.
 	ErrInvalid = errors.New("invalid binding request")
+	// ErrExtensionTaken means the requested AXE extension is in use (or
+	// quarantined) on the virtual number; it comes inside a
+	// *reject.FieldError naming "extension".
+	ErrExtensionTaken = errors.New("extension taken")
 )
 
 // State is a binding's lifecycle state.
@@ -116,6 +123,9 @@ type Request struct {
 	ShowCaller bool
 	// Group (AXG) names the group whose members may call.
 	Group string
+	// Extension (AXE) asks for this extension (Config.ExtensionDigits
+	// digits, not all zeros); empty lets the allocator choose.
+	Extension string
 	Options
 }
 
@@ -138,6 +148,8 @@ type Binding struct {
 	OrderID         string     `json:"order_id,omitempty"`
 	ShowCaller      bool       `json:"show_caller,omitempty"`
 	Group           string     `json:"group,omitempty"`
+	// Extension is an AXE binding's extension on X (not personal data).
+	Extension string `json:"extension,omitempty"`
 }
 
 // Config tunes a Service.
@@ -167,7 +179,15 @@ type Config struct {
 	// Groups serves AXG bindings their group; without it AXG bindings are
 	// refused.
 	Groups Groups
+	// ExtensionDigits is the length of AXE extensions, 1 to 6: a number
+	// carries the extensions 1 to 10^n - 1 (0001 to 9999 for 4). Default
+	// 4. A number keeps the length its first extension was made with
+	// while it is held.
+	ExtensionDigits int
 }
+
+// defaultDigits is the default length of AXE extensions.
+const defaultDigits = 4
 
 // Groups is what the binding service needs from the AXG groups.
 // *group.Service implements it.
@@ -207,6 +227,10 @@ func New(rdb redis.UniversalClient, p *pool.Pool, parser e164.Parser, cfg Config
 	if cfg.ReplyWindow <= 0 {
 		cfg.ReplyWindow = 24 * time.Hour
 	}
+	if cfg.ExtensionDigits <= 0 {
+		cfg.ExtensionDigits = defaultDigits
+	}
+	cfg.ExtensionDigits = min(cfg.ExtensionDigits, 6)
 	if cfg.WaitReplicas > 0 {
 		cfg.AutoPipeline = false // WAIT must follow the script on its own connection
 	}
@@ -274,9 +298,6 @@ func (s *Service) normalize(req *Request) error {
 	if req.Mode, err = ParseMode(string(req.Mode)); err != nil {
 		return err
 	}
-	if req.Mode == AXE {
-		return &reject.FieldError{Field: "mode", Reason: "axe bindings are not served by this version", Err: ErrInvalid}
-	}
 	if req.A, err = s.parser.Parse(req.A); err != nil {
 		return fmt.Errorf("party a: %w", err)
 	}
@@ -286,14 +307,22 @@ func (s *Service) normalize(req *Request) error {
 		}
 	}
 	switch {
-	case req.Mode == AXB && req.ShowCaller:
+	case (req.Mode == AXB || req.Mode == AXE) && req.ShowCaller:
 		return &reject.FieldError{Field: "show_caller", Reason: "only axn and axg bindings show the caller", Err: ErrInvalid}
+	case req.Mode == AXE && req.B != "":
+		return &reject.FieldError{Field: "b", Reason: "an axe binding has one party, a", Err: ErrInvalid}
+	case req.Mode != AXE && req.Extension != "":
+		return &reject.FieldError{Field: "extension", Reason: "only axe bindings have an extension", Err: ErrInvalid}
+	case req.Mode == AXE && req.Extension != "":
+		if err := s.checkExtension(req.Extension); err != nil {
+			return err
+		}
 	case req.Mode != AXG && req.Group != "":
 		return &reject.FieldError{Field: "group", Reason: "only axg bindings have a group", Err: ErrInvalid}
 	case req.Mode == AXG && req.Group == "":
 		return &reject.FieldError{Field: "group", Reason: "an axg binding needs a group", Err: ErrInvalid}
 	case req.Mode.Exclusive() && req.Directions != "" && req.Directions != Both:
-		return &reject.FieldError{Field: "directions", Reason: "axn and axg bindings take calls both ways", Err: ErrInvalid}
+		return &reject.FieldError{Field: "directions", Reason: "axn, axg and axe bindings take calls both ways", Err: ErrInvalid}
 	}
 	if req.A == req.B {
 		return fmt.Errorf("%w: parties a and b are the same number", ErrInvalid)
@@ -333,6 +362,9 @@ func (s *Service) Create(ctx context.Context, req Request) (Binding, error) {
 		return Binding{}, err
 	}
 	now := time.Now()
+	if req.Mode == AXE {
+		return s.createExt(ctx, req, now)
+	}
 	if req.Mode.Exclusive() {
 		return s.createHeld(ctx, req, now)
 	}
@@ -534,7 +566,7 @@ func (s *Service) fromHash(id string, h map[string]string, now time.Time) Bindin
 		CreatedAt: time.UnixMilli(num("created")).UTC(), ExpiresAt: time.UnixMilli(num("exp")).UTC(),
 		Record: h["rec"] == "1", MaxDurationSec: int(num("max")), RingTimeoutSec: int(num("ring")),
 		Directions: Directions(h["dir"]), OrderID: h["order"],
-		Mode: modeOf(h["mode"]), ShowCaller: h["show"] == "1", Group: h["group"],
+		Mode: modeOf(h["mode"]), ShowCaller: h["show"] == "1", Group: h["group"], Extension: h["ext"],
 	}
 	q := s.cfg.Quarantine
 	if v := num("q"); v > 0 {
@@ -573,6 +605,9 @@ func (s *Service) Release(ctx context.Context, id string) (Binding, error) {
 		return Binding{}, err
 	}
 	now := time.Now()
+	if b.Mode == AXE {
+		return s.releaseExt(ctx, b, now)
+	}
 	sc := releaseScript
 	if b.Mode.Exclusive() {
 		sc = releaseHeldScript
@@ -615,7 +650,14 @@ func (s *Service) Extend(ctx context.Context, id string, ttl time.Duration) (Bin
 	if ttl <= 0 || exp.Sub(now) > s.cfg.MaxTTL {
 		return Binding{}, fmt.Errorf("%w: extending by %s: want more than 0 and a lifetime of at most %s", ErrInvalid, ttl, s.cfg.MaxTTL)
 	}
-	res, err := s.run(ctx, extendScript, keys[:7], ms(now), ms(exp), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id, boolArg(b.Mode.Exclusive())).Text()
+	sc, args := extendScript, []any{ms(now), ms(exp), b.QuarantineUntil.Sub(b.ExpiresAt).Milliseconds(), id, boolArg(b.Mode.Exclusive())}
+	keys = keys[:7]
+	if b.Mode == AXE {
+		sc, args[4] = extendExtScript, b.Extension
+		keys = []string{store.BindingKey(b.X, id), store.RouteKey(b.X, b.A), store.ActiveKey(b.X),
+			store.NumberKey(b.X), store.ModeKey(b.X), store.ExtensionsKey(b.X)}
+	}
+	res, err := s.run(ctx, sc, keys, args...).Text()
 	if err != nil {
 		return Binding{}, fmt.Errorf("extend %s: %w", id, err)
 	}

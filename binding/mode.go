@@ -17,15 +17,17 @@ import (
 //   - AXG: X belongs to A alone, and only the members of A's group may
 //     call it; A calling X reaches the fixed B if set, else the last
 //     member who called within the reply window.
-//   - AXE: X carries many extension bindings; a caller enters the
-//     extension (see Collect). Not created by this package yet.
+//   - AXE: X carries many extension bindings (one party each, each party
+//     once per X); a caller enters the extension (see Collect and
+//     Service.ResolveExtension); a party calling X reaches the last
+//     caller to its extension within the reply window.
 //
 // The modes other than AXB hold their X exclusively (Exclusive): no AXB
 // pair lives on a held X, and an exclusive mode takes only a number on
 // which no AXB pair is live or quarantined. The hold is recorded in the
 // number's pool hash ("held" = end of the hold in ms, "holder" = mode),
-// which every create script reads; an AXE implementation records its hold
-// there too, with "held" covering the quarantine of every extension.
+// which every create script reads; AXE records its hold there too, with
+// "held" covering the quarantine of every extension.
 type Mode string
 
 // Binding modes.

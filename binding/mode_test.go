@@ -63,7 +63,12 @@ func TestModeRequestsRefusedStoreNothing(t *testing.T) {
 		want  error
 	}{
 		{"unknown mode", binding.Request{Mode: "axz", A: party(1), B: party(2), TTL: time.Hour}, "mode", binding.ErrInvalid},
-		{"axe not served here", binding.Request{Mode: binding.AXE, A: party(1), TTL: time.Hour}, "mode", binding.ErrInvalid},
+		{"axe with b", binding.Request{Mode: binding.AXE, A: party(1), B: party(2), TTL: time.Hour}, "b", binding.ErrInvalid},
+		{"axe extension not digits", binding.Request{Mode: binding.AXE, A: party(1), Extension: "12a4", TTL: time.Hour}, "extension", binding.ErrInvalid},
+		{"axe extension too short", binding.Request{Mode: binding.AXE, A: party(1), Extension: "123", TTL: time.Hour}, "extension", binding.ErrInvalid},
+		{"axe extension zero", binding.Request{Mode: binding.AXE, A: party(1), Extension: "0000", TTL: time.Hour}, "extension", binding.ErrInvalid},
+		{"axn with extension", binding.Request{Mode: binding.AXN, A: party(1), Extension: "1234", TTL: time.Hour}, "extension", binding.ErrInvalid},
+		{"axe show caller", binding.Request{Mode: binding.AXE, A: party(1), ShowCaller: true, TTL: time.Hour}, "show_caller", binding.ErrInvalid},
 		{"axb without b", binding.Request{A: party(1), TTL: time.Hour}, "", e164.ErrInvalid},
 		{"axb show caller", binding.Request{A: party(1), B: party(2), ShowCaller: true, TTL: time.Hour}, "show_caller", binding.ErrInvalid},
 		{"axn with group", binding.Request{Mode: binding.AXN, A: party(1), Group: "g", TTL: time.Hour}, "group", binding.ErrInvalid},

@@ -21,8 +21,8 @@ const (
 	Reject Action = "reject"
 	// Collect: answer the call and collect an extension of Digits digits
 	// (DTMF) before routing it (AXE). The extension's binding is resolved
-	// in a second step once the digits are in; Target is empty. Filled in
-	// by the AXE implementation: this package does not return it yet.
+	// in a second step once the digits are in (Service.ResolveExtension);
+	// Target is empty.
 	Collect Action = "collect"
 )
 
@@ -40,6 +40,9 @@ const (
 	// ReasonNoLastCaller: the owner of an AXN or AXG binding without a
 	// fixed B called X, and nobody called them within the reply window.
 	ReasonNoLastCaller = "no_last_caller"
+	// ReasonBadExtension: the extension entered on an AXE number is not
+	// one of its live extensions (unknown, released or expired).
+	ReasonBadExtension = "bad_extension"
 )
 
 // Route is the answer to "caller dialed X: what happens?".
@@ -58,6 +61,9 @@ type Route struct {
 	CallerID string `json:"caller_id,omitempty"`
 	// Digits is how many digits to collect (Action Collect).
 	Digits int `json:"digits,omitempty"`
+	// Extension is the AXE extension the call concerns: the one entered
+	// (ResolveExtension), or the owner's own on the reply path.
+	Extension string `json:"extension,omitempty"`
 	// Record, MaxDuration and RingTimeout are the binding's call options.
 	Record      bool          `json:"record,omitempty"`
 	MaxDuration time.Duration `json:"-"`
@@ -116,7 +122,7 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 	if !found {
 		h = routeFields{}
 		vals, err := resolveScript.Run(ctx, s.rdb,
-			[]string{store.RouteKey(x, caller), store.ModeKey(x), store.LastCallerKey(x), store.MembersKey(x)},
+			[]string{store.RouteKey(x, caller), store.ModeKey(x), store.LastCallerKey(x), store.MembersKey(x), store.ExtensionLastKey(x)},
 			ms(now), caller, s.cfg.ReplyWindow.Milliseconds(), boolArg(record)).StringSlice()
 		if err != nil {
 			return Route{}, fmt.Errorf("resolve %s: %w", x, err)
@@ -127,19 +133,20 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 		s.modal.note(x, h.mode != "" && h.mode != string(AXB))
 	}
 	r := Route{Action: Reject, X: x, Caller: caller}
-	if h.id == "" {
+	stranger := h.stranger == "1"
+	// X's AXE mode record names no binding: the extension entered picks one.
+	if h.id == "" && !(stranger && h.mode == string(AXE)) {
 		r.Reason = ReasonNoBinding
 		return r, nil
 	}
-	r.BindingID, r.Mode = h.id, modeOf(h.mode)
+	r.BindingID, r.Mode, r.Extension = h.id, modeOf(h.mode), h.ext
 	exp, _ := strconv.ParseInt(h.exp, 10, 64)
-	stranger := h.stranger == "1"
 	switch {
 	case h.rel == "1" || exp <= now.UnixMilli():
 		r.Reason = ReasonExpired
 		return r, nil
 	case stranger && r.Mode == AXE:
-		r.Action, r.Digits = Collect, 4
+		r.Action, r.Digits = Collect, defaultDigits
 		if d, err := strconv.Atoi(h.digits); err == nil && d > 0 {
 			r.Digits = d
 		}
@@ -177,7 +184,7 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 // routeFields are the fields of the resolve script's answer that routing
 // reads: a caller's route, or X's mode record with the script's marks.
 type routeFields struct {
-	id, mode, exp, rel, allow, peer, a, show, rec, max, ring, stranger, member, digits, last string
+	id, mode, exp, rel, allow, peer, a, show, rec, max, ring, stranger, member, digits, last, ext string
 }
 
 func (f *routeFields) set(k, v string) {
@@ -212,6 +219,8 @@ func (f *routeFields) set(k, v string) {
 		f.digits = v
 	case "last":
 		f.last = v
+	case "ext":
+		f.ext = v
 	}
 }
 

@@ -198,12 +198,15 @@ return 'ok'
 // resolveScript answers "caller dialed X" in one round trip, for every
 // mode. The caller's route on X decides when there is one (an AXB party,
 // an exclusive binding's owner or fixed B); an owner whose route has no
-// peer ("last" = 1) gets the last caller within the reply window. Anyone
+// peer ("last" = 1) gets the last caller within the reply window (for an
+// AXE owner, whose route names its extension, the extension's last
+// caller). Anyone
 // else gets X's mode record, marked 'stranger'; for a live AXG binding
 // with the membership answer ('member' 0/1); and a stranger who may reach
 // the owner (AXN, an AXG member) becomes the last caller.
 //
-// KEYS: 1 route of the caller, 2 mode record, 3 last caller, 4 members copy.
+// KEYS: 1 route of the caller, 2 mode record, 3 last caller, 4 members
+// copy, 5 extensions' last callers.
 // ARGV: 1 now ms, 2 caller, 3 reply window ms, 4 record the last caller
 // (1) or only answer (0).
 // Returns a flat field/value list ({} for nothing on X).
@@ -211,18 +214,29 @@ var resolveScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local r = redis.call('HGETALL', KEYS[1])
 if #r > 0 then
-  local last, exp, rel = false, 0, '0'
+  local last, exp, rel, ext = false, 0, '0', false
   for i = 1, #r, 2 do
     local k = r[i]
     if k == 'last' then last = r[i + 1] == '1'
     elseif k == 'exp' then exp = tonumber(r[i + 1])
-    elseif k == 'rel' then rel = r[i + 1] end
+    elseif k == 'rel' then rel = r[i + 1]
+    elseif k == 'ext' then ext = r[i + 1] end
   end
   if last and rel ~= '1' and exp > now then
-    local l = redis.call('HMGET', KEYS[3], 'n', 't')
-    if l[1] and tonumber(l[2]) > now - tonumber(ARGV[3]) then
+    local ln, lt = false, 0
+    if ext then
+      local v = redis.call('HGET', KEYS[5], ext)
+      if v then
+        local t, num = string.match(v, '^(%d+)|(.*)$')
+        ln, lt = num, tonumber(t)
+      end
+    else
+      local l = redis.call('HMGET', KEYS[3], 'n', 't')
+      if l[1] then ln, lt = l[1], tonumber(l[2]) end
+    end
+    if ln and lt > now - tonumber(ARGV[3]) then
       r[#r + 1] = 'peer'
-      r[#r + 1] = l[1]
+      r[#r + 1] = ln
     end
   end
   return r

@@ -72,6 +72,17 @@ type Announcements struct {
 	// Connecting is played to a callback's first party while the second
 	// is dialed; ringback follows it.
 	Connecting string
+	// ExtensionPrompt asks a caller on an AXE number for the extension
+	// (media URIs, comma-separated). Default "sound:vm-enter-num-to-call"
+	// ("Please enter the number you wish to call").
+	ExtensionPrompt string
+	// ExtensionInvalid is played before the prompt again after a wrong or
+	// missing extension. Default "sound:pbx-invalid" ("I'm sorry, that's
+	// not a valid extension. Please try again.").
+	ExtensionInvalid string
+	// ExtensionFailed is played before hanging up after the last wrong
+	// try. Default "sound:sorry-youre-having-problems,sound:goodbye".
+	ExtensionFailed string
 }
 
 // Config configures an App.
@@ -103,6 +114,15 @@ type Config struct {
 	Trunks []string
 	// Messages configures the relay of text messages; off by default.
 	Messages Messages
+	// DigitTimeout ends extension entry (AXE) when no digit came for this
+	// long. Default 5s.
+	DigitTimeout time.Duration
+	// FirstDigitTimeout bounds the wait for the first digit while the
+	// prompt plays; once it ends, DigitTimeout applies. Default 30s.
+	FirstDigitTimeout time.Duration
+	// ExtensionTries is how many wrong or missing extensions a caller may
+	// key before the final announcement. Default 3.
+	ExtensionTries int
 	// Events, when set, receives call.ringing and call.answered events.
 	Events Events
 	// Logger defaults to slog.Default().
@@ -141,6 +161,24 @@ func (c *Config) defaults() {
 	}
 	if c.Announcements.Expired == "" {
 		c.Announcements.Expired = "sound:cannot-complete-as-dialed"
+	}
+	if c.Announcements.ExtensionPrompt == "" {
+		c.Announcements.ExtensionPrompt = "sound:vm-enter-num-to-call"
+	}
+	if c.Announcements.ExtensionInvalid == "" {
+		c.Announcements.ExtensionInvalid = "sound:pbx-invalid"
+	}
+	if c.Announcements.ExtensionFailed == "" {
+		c.Announcements.ExtensionFailed = "sound:sorry-youre-having-problems,sound:goodbye"
+	}
+	if c.DigitTimeout <= 0 {
+		c.DigitTimeout = 5 * time.Second
+	}
+	if c.FirstDigitTimeout <= 0 {
+		c.FirstDigitTimeout = 30 * time.Second
+	}
+	if c.ExtensionTries <= 0 {
+		c.ExtensionTries = 3
 	}
 	if c.RecordFormat == "" {
 		c.RecordFormat = "wav"

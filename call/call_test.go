@@ -67,6 +67,11 @@ type harness struct {
 	// logTo, when set, receives the next App's log at debug level (else
 	// warnings go to stderr).
 	logTo io.Writer
+	// simOptions, when set, adjusts the simulator's options (set by the
+	// options of newHarness: the simulator starts after them).
+	simOptions func(*arisim.Options)
+	// configure, when set, adjusts the App's configuration at each start.
+	configure func(*call.Config)
 }
 
 func newHarness(t *testing.T, opts ...func(*harness)) *harness {
@@ -78,20 +83,24 @@ func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 // opts set the harness up before its App starts.
 func newHarnessOn(t *testing.T, rdb redis.UniversalClient, bcfg binding.Config, opts ...func(*harness)) *harness {
 	t.Helper()
-	sim := arisim.New(arisim.Options{Username: "privnum", Password: "secret", TimeScale: 0.05})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
 	cn := e164.Parser{Region: "CN"}
 	p := pool.New(rdb, cn)
 	if _, err := p.Add(context.Background(), []pool.Entry{{Number: xNum}}); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, sim: sim, rdb: rdb, events: &eventLog{}, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
+	h := &harness{t: t, rdb: rdb, events: &eventLog{}, bindings: binding.New(rdb, p, cn, bcfg), cdrs: cdr.New(rdb, 0)}
 	for _, o := range opts {
 		o(h)
 	}
+	so := arisim.Options{Username: "privnum", Password: "secret", TimeScale: 0.05}
+	if h.simOptions != nil {
+		h.simOptions(&so)
+	}
+	h.sim = arisim.New(so)
+	if err := h.sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.sim.Close)
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -125,10 +134,14 @@ func (h *harness) start() {
 	if !h.noTrunks {
 		trunks = []string{"PJSIP/trunk-in"}
 	}
-	h.app = call.New(sw, router, h.cdrs, call.Config{
+	cfg := call.Config{
 		Application: "privnum", RingTimeout: 8 * time.Second, Trunks: trunks, Messages: h.messages, Events: h.events, Announcements: h.announcements,
 		Logger: logger, Metrics: h.metrics,
-	})
+	}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	h.app = call.New(sw, router, h.cdrs, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -21,13 +21,15 @@ type CallEvent struct {
 	Type      string `json:"-"`
 	CallID    string `json:"call_id"`
 	BindingID string `json:"binding_id,omitempty"`
-	// Mode is the binding's mode ("axb", "axn", "axg"), or "callback" for
+	// Mode is the binding's mode ("axb", "axn", "axg", "axe"), or "callback" for
 	// a call privnum placed to both parties.
-	Mode   string    `json:"mode"`
-	X      string    `json:"x"`
-	Caller string    `json:"caller"`
-	Callee string    `json:"callee"`
-	At     time.Time `json:"at"`
+	Mode string `json:"mode"`
+	// Extension is the AXE extension dialed (axe calls only).
+	Extension string    `json:"extension,omitempty"`
+	X         string    `json:"x"`
+	Caller    string    `json:"caller"`
+	Callee    string    `json:"callee"`
+	At        time.Time `json:"at"`
 }
 
 // Events receives call events, one at a time and in the order the calls
@@ -48,7 +50,7 @@ func (c *call) emit(typ string) {
 	if c.callback {
 		mode = "callback"
 	}
-	e := CallEvent{Type: typ, CallID: c.id, BindingID: c.route.BindingID, Mode: mode, X: c.x,
+	e := CallEvent{Type: typ, CallID: c.id, BindingID: c.route.BindingID, Mode: mode, Extension: c.route.Extension, X: c.x,
 		Caller: e164.Mask(c.caller), Callee: e164.Mask(c.callee), At: time.Now().UTC()}
 	a := c.a
 	a.events.do(func() { a.cfg.Events.CallEvent(a.ctx, e) })

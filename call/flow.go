@@ -20,6 +20,7 @@ type phase int
 const (
 	dialingFirst phase = iota // a callback's first party is being dialed
 	routing                   // resolving the binding
+	collecting                // AXE: the caller keys the extension (ivr.go)
 	rejecting                 // playing an announcement before hanging up
 	ringing                   // the hidden leg is being dialed
 	answering                 // the hidden leg answered; bridging
@@ -48,6 +49,13 @@ type call struct {
 	route     binding.Route
 	phase     phase
 	early     *earlyRoute // the resolve started at ChannelCreated, until used
+	// ivr is the extension entry of an AXE call (nil for others): the
+	// caller was answered before the hidden leg is dialed, so ringback is
+	// a tone (ringState), and a bridge waits for its play request
+	// (bridgeWaiting).
+	ivr           *ivr
+	ringState     ringState
+	bridgeWaiting bool
 
 	start, answer time.Time
 	inGone        bool
@@ -117,6 +125,9 @@ func (c *call) stopTimers() {
 	}
 	if c.guardTimer != nil {
 		c.guardTimer.Stop()
+	}
+	if c.ivr != nil && c.ivr.timer != nil {
+		c.ivr.timer.Stop()
 	}
 }
 
@@ -252,7 +263,20 @@ func (a *App) HandleEvent(ev ari.Event) {
 			})
 		}
 		a.strayLeg(e.Peer.ID)
+	case *ari.ChannelDtmfReceived:
+		d := e.Digit
+		a.toCall(e.Channel.ID, func(c *call) { c.dtmf(d) })
 	case *ari.PlaybackFinished:
+		if id, _, ok := strings.Cut(e.Playback.ID, "-ivr"); ok {
+			pb := e.Playback.ID
+			a.mu.Lock()
+			c := a.calls[id]
+			a.mu.Unlock()
+			if c != nil {
+				c.do(func() { c.promptFinished(pb) })
+			}
+			return
+		}
 		id, ok := strings.CutSuffix(e.Playback.ID, "-announce")
 		if !ok {
 			return
@@ -354,13 +378,14 @@ func (c *call) routeCall() {
 		c.teardown(endBy{by: "system", disposition: cdr.Failed, reason: "internal_error", cause: ari.CauseCongestion, hangup: "congestion"})
 		return
 	}
-	if r.Action != binding.Connect {
-		// binding.Collect (AXE: collect an extension first) is not
-		// served yet: such a call is refused like one with no binding.
+	switch r.Action {
+	case binding.Connect:
+		c.dialSecond(r)
+	case binding.Collect:
+		c.collect(r)
+	default:
 		c.reject(r)
-		return
 	}
-	c.dialSecond(r)
 }
 
 // dialSecond dials the hidden party as r says, with the virtual number as
@@ -375,7 +400,7 @@ func (c *call) dialSecond(r binding.Route) {
 	if ring <= 0 {
 		ring = c.a.cfg.RingTimeout
 	}
-	if !c.callback {
+	if !c.callback && c.ivr == nil {
 		c.a.cfg.Metrics.observeRouting(time.Since(c.start))
 	}
 	req := ari.OriginateRequest{
@@ -457,8 +482,15 @@ func (c *call) prepareCaller() {
 		c.prepTimer.Stop()
 	}
 	in, x := c.inbound, expand(c.a.cfg.CallerIDTemplate, c.x)
+	ring := func(ctx context.Context) error { return c.a.sw.Ring(ctx, in) }
+	if c.ivr != nil {
+		// Answered for extension entry: ringing the channel would do
+		// nothing the caller hears.
+		c.ringback()
+		ring = func(context.Context) error { return nil }
+	}
 	c.async(func(ctx context.Context) error {
-		if err := c.a.sw.Ring(ctx, in); err != nil {
+		if err := ring(ctx); err != nil {
 			return err
 		}
 		return c.hideIdentity(ctx, in, x)
@@ -499,13 +531,20 @@ func (c *call) reject(r binding.Route) {
 	case binding.ReasonNoLastCaller:
 		media = c.a.cfg.Announcements.NoLastCaller
 	}
+	c.announce(cdr.Rejected, r.Reason, mediaList(media))
+}
+
+// announce plays media to the caller (answering first) and hangs up when
+// it ends: the call ends with disposition d for reason.
+func (c *call) announce(d cdr.Disposition, reason string, media []string) {
+	c.phase, c.disposition, c.reason = rejecting, d, reason
 	c.guardTimer = c.after(60*time.Second, func() { c.teardown(endBy{by: "system", cause: ari.CauseNormalClearing}) })
 	in, pb := c.inbound, c.playbackID("announce")
 	c.async(func(ctx context.Context) error {
 		if err := c.a.sw.Answer(ctx, in); err != nil {
 			return err
 		}
-		_, err := c.a.sw.Play(ctx, in, pb, media)
+		_, err := c.a.sw.Play(ctx, in, pb, media...)
 		return err
 	}, func(err error) {
 		if err == nil || gone(err) {
@@ -519,6 +558,12 @@ func (c *call) reject(r binding.Route) {
 // calleeAnswered bridges both legs once the hidden party answered.
 func (c *call) calleeAnswered() {
 	if c.phase != ringing {
+		return
+	}
+	if c.ivr != nil && c.ringState == ringRequested {
+		// The ringing tone's play request is still out: bridge once it is
+		// back (ringback), so that the tone can be stopped first.
+		c.bridgeWaiting = true
 		return
 	}
 	c.phase = answering
@@ -541,6 +586,21 @@ func (c *call) calleeAnswered() {
 				return err
 			}
 			return c.a.sw.Answer(ctx, in)
+		}
+	}
+	if c.ivr != nil {
+		// The caller was answered for extension entry: the ringing tone
+		// stops before the legs meet (answering again does nothing).
+		stop, then := c.ringState == ringPlaying, answer
+		tone := c.playbackID("ringback")
+		c.ringState = ringNone
+		answer = func(ctx context.Context) error {
+			if stop {
+				if err := c.a.sw.StopPlayback(ctx, tone); err != nil && !errors.Is(err, ari.ErrNotFound) {
+					return err
+				}
+			}
+			return then(ctx)
 		}
 	}
 	if c.callback {
@@ -678,7 +738,7 @@ func (c *call) legGone(id string, cause ari.Cause) {
 		case isIn && c.phase == dialingFirst:
 			c.disposition, _ = outcome(c.cause)
 			c.reason, c.hangupBy = "first_"+string(c.disposition), "caller"
-		case isIn && (c.phase == routing || c.phase == ringing):
+		case isIn && (c.phase == routing || c.phase == collecting || c.phase == ringing):
 			c.disposition, c.hangupBy = cdr.Cancelled, "caller"
 		case isIn && c.phase == rejecting:
 			if c.hangupBy == "" {
@@ -778,7 +838,7 @@ func causeReason(cause ari.Cause) string {
 // record builds the call's detail record.
 func (c *call) record() cdr.Record {
 	r := cdr.Record{
-		CallID: c.id, BindingID: c.route.BindingID, Mode: string(c.route.Mode), X: c.x,
+		CallID: c.id, BindingID: c.route.BindingID, Mode: string(c.route.Mode), Extension: c.route.Extension, X: c.x,
 		Caller: e164.Mask(c.caller), Start: c.start.UTC(), End: time.Now().UTC(),
 		Disposition: c.disposition, Reason: c.reason, HangupCause: int(c.cause),
 		HangupBy: c.hangupBy, Recording: c.recording,
@@ -861,6 +921,9 @@ func (c *call) bridgeName() string {
 		v.Set("mode", string(c.route.Mode))
 	}
 	v.Set("x", c.x)
+	if c.route.Extension != "" {
+		v.Set("ext", c.route.Extension)
+	}
 	v.Set("caller", e164.Mask(c.caller))
 	v.Set("callee", e164.Mask(c.callee))
 	v.Set("start", strconv.FormatInt(c.start.UnixMilli(), 10))
@@ -887,7 +950,7 @@ func (a *App) adopt(ctx context.Context, bridgeID string, present map[string]boo
 	c := a.newCall(v.Get("call"))
 	c.inbound, c.outbound, c.bridge = v.Get("in"), v.Get("out"), bridgeID
 	c.x, c.caller, c.callee = v.Get("x"), v.Get("caller"), v.Get("callee")
-	c.route = binding.Route{BindingID: v.Get("binding"), Mode: binding.Mode(v.Get("mode")), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""}
+	c.route = binding.Route{BindingID: v.Get("binding"), Mode: binding.Mode(v.Get("mode")), Extension: v.Get("ext"), MaxDuration: time.Duration(maxS) * time.Second, Record: v.Get("rec") != ""}
 	c.phase, c.start, c.answer = bridged, ms("start"), ms("answer")
 	c.disposition, c.recording = cdr.Answered, v.Get("rec")
 	if err := a.register(c, c.inbound, c.outbound, bridgeID); err != nil {

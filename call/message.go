@@ -99,12 +99,19 @@ func (a *App) relayMessage(e *ari.TextMessageReceived) {
 		a.log.Error("resolve failed", "message", rec.CallID, "x", x, "from", rec.Caller, "err", err)
 		done(cdr.Failed, "internal_error")
 		return
+	case r.Action == binding.Collect:
+		// A stranger texting an AXE number: a message carries no
+		// extension, so it reaches nobody.
+		rec.Mode = string(r.Mode)
+		a.log.Debug("text message to an extension number from someone not bound on it: not relayed", "message", rec.CallID, "x", x, "from", rec.Caller)
+		done(cdr.Rejected, reasonNoExtension)
+		return
 	case r.Action != binding.Connect:
 		rec.Mode = string(r.Mode)
 		done(cdr.Rejected, r.Reason)
 		return
 	}
-	rec.X, rec.BindingID, rec.Mode, rec.Callee = r.X, r.BindingID, string(r.Mode), e164.Mask(r.Target)
+	rec.X, rec.BindingID, rec.Mode, rec.Extension, rec.Callee = r.X, r.BindingID, string(r.Mode), r.Extension, e164.Mask(r.Target)
 	from := a.cfg.Messages.FromTemplate
 	if from == "" {
 		from = "sip:{number}"

@@ -44,8 +44,11 @@ type Record struct {
 	Kind      string `json:"kind,omitempty"`
 	BindingID string `json:"binding_id,omitempty"`
 	// Mode is the mode of the binding that routed the call or message
-	// (axb, axn, axg); empty when no binding did.
-	Mode        string      `json:"mode,omitempty"`
+	// (axb, axn, axg, axe); empty when no binding did.
+	Mode string `json:"mode,omitempty"`
+	// Extension is the AXE extension the call reached or tried (the last
+	// one keyed), or the caller's own on the reply path.
+	Extension   string      `json:"extension,omitempty"`
 	X           string      `json:"x"`
 	Caller      string      `json:"caller"`
 	Callee      string      `json:"callee,omitempty"`

@@ -7,13 +7,15 @@
 // and searches for the smallest pool with zero "pool exhausted" errors. It
 // prints that beside Δ, the most bindings any single party holds at once
 // (no allocator can use fewer numbers), and beside the pool that one number
-// per binding would need.
+// per binding would need. For the same parties it then gives each one an
+// AXE extension (--extension-digits long) and prints the pool that needs:
+// at least ceil(parties / extensions per number).
 //
 // Usage:
 //
 //	poolsim [--redis URL] [--seed N] [--buyers N] [--couriers N]
 //	        [--min-load N] [--max-load N] [--span D] [--order-time D]
-//	        [--quarantine D] [--max-pool N] [-v]
+//	        [--quarantine D] [--max-pool N] [--extension-digits N] [-v]
 //
 // Without --redis it starts a throwaway redis-server on a free loopback
 // port and stops it on exit. With --redis the database is FLUSHED before
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&tc.OrderTime, "order-time", 45*time.Minute, "mean simulated time from order opening to completion")
 	fs.DurationVar(&tc.Quarantine, "quarantine", 30*time.Minute, "simulated quarantine of a released (number, party) pair")
 	maxPool := fs.Int("max-pool", 0, "largest pool to try (0: the naive figure including quarantine)")
+	digits := fs.Int("extension-digits", 4, "length of the AXE extensions the same parties get (1 to 6; 0: skip AXE)")
 	verbose := fs.Bool("v", false, "print every replay")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,14 +78,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "poolsim: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if err := simulate(ctx, *redisURL, *flush, tc, *maxPool, *verbose, stdout, stderr); err != nil {
+	if *digits < 0 || *digits > 6 {
+		fmt.Fprintf(stderr, "poolsim: --extension-digits %d: want 0 to 6\n", *digits)
+		return 2
+	}
+	if err := simulate(ctx, *redisURL, *flush, tc, *maxPool, *digits, *verbose, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "poolsim: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func simulate(ctx context.Context, url string, flush bool, tc pooltrace.TraceConfig, maxPool int, verbose bool, stdout, stderr io.Writer) error {
+func simulate(ctx context.Context, url string, flush bool, tc pooltrace.TraceConfig, maxPool, digits int, verbose bool, stdout, stderr io.Writer) error {
 	if url == "" {
 		u, stop, err := startRedis(ctx)
 		if err != nil {
@@ -112,12 +119,47 @@ func simulate(ctx context.Context, url string, flush bool, tc pooltrace.TraceCon
 			fmt.Fprintf(stderr, "  %s\n", r)
 		}
 	}
-	res, err := pooltrace.NewSimulator(rdb).Simulate(ctx, tc, maxPool, progress)
+	sim := pooltrace.NewSimulator(rdb)
+	res, err := sim.Simulate(ctx, tc, maxPool, progress)
 	if err != nil {
 		return err
 	}
 	report(stdout, res)
+	if digits == 0 {
+		return nil
+	}
+	axe, err := sim.SimulateAXE(ctx, tc, digits, progress)
+	if err != nil {
+		return err
+	}
+	reportAXE(stdout, axe, res)
 	return nil
+}
+
+// reportAXE prints the pool the same parties need as AXE extensions, next
+// to the AXB figure.
+func reportAXE(w io.Writer, r pooltrace.AXEResult, axb pooltrace.Result) {
+	row := func(label string, v any) { fmt.Fprintf(w, "  %-62s %v\n", label, v) }
+	fmt.Fprintf(w, "axe: the same %d parties, one %d-digit extension each (%d per number)\n", r.Parties, r.Digits, pooltrace.ExtensionsPerNumber(r.Digits))
+	row("lower bound, ceil(parties / extensions per number)", r.Bound)
+	tried := make([]string, len(r.Runs))
+	for i, run := range r.Runs {
+		mark := "✗"
+		if run.OK() {
+			mark = "✓"
+		}
+		tried[i] = fmt.Sprintf("%d%s", run.Pool, mark)
+	}
+	smallest := "none up to bound+2"
+	if r.Smallest != 0 {
+		smallest = strconv.Itoa(r.Smallest)
+	}
+	row("smallest pool giving every party an extension", fmt.Sprintf("%s (tried %s)", smallest, strings.Join(tried, " ")))
+	axbPool := "?"
+	if axb.Smallest != 0 {
+		axbPool = strconv.Itoa(axb.Smallest)
+	}
+	row("axb for the same parties (smallest pool above)", axbPool)
 }
 
 func report(w io.Writer, r pooltrace.Result) {

@@ -19,7 +19,8 @@ func TestRunCLI(t *testing.T) {
 	if code := run(context.Background(), args, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"bindings in trace", "lower bound", "smallest pool with zero \"pool exhausted\"", "target ≤ Δ+2", "naive, one number per binding"} {
+	for _, want := range []string{"bindings in trace", "lower bound", "smallest pool with zero \"pool exhausted\"", "target ≤ Δ+2", "naive, one number per binding",
+		"axe: the same", "ceil(parties / extensions per number)", "smallest pool giving every party an extension", "axb for the same parties"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

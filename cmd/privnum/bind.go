@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -23,6 +24,9 @@ func (a *app) printBinding(b binding.Binding, asJSON bool) error {
 	if b.Group != "" {
 		fmt.Fprintf(a.stdout, "  group    %s\n", b.Group)
 	}
+	if b.Extension != "" {
+		fmt.Fprintf(a.stdout, "  ext      %s (dial %s, then key %s)\n", b.Extension, b.X, b.Extension)
+	}
 	if b.ShowCaller {
 		fmt.Fprintf(a.stdout, "  shows    the caller's number to a\n")
 	}
@@ -33,7 +37,7 @@ func (a *app) printBinding(b binding.Binding, asJSON bool) error {
 }
 
 func (a *app) bindCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "bind", Short: "Create, show, extend and release bindings (axb, axn, axg)"}
+	cmd := &cobra.Command{Use: "bind", Short: "Create, show, extend and release bindings (axb, axn, axg, axe)"}
 
 	var req binding.Request
 	var dirs, mode string
@@ -64,8 +68,9 @@ func (a *app) bindCmd() *cobra.Command {
 	f := create.Flags()
 	f.StringVar(&req.A, "a", "", "party A's real number (required)")
 	f.StringVar(&req.B, "b", "", "party B's real number (required for axb)")
-	f.StringVar(&mode, "mode", "axb", "binding mode: axb, axn or axg (see bind axn, bind axg)")
+	f.StringVar(&mode, "mode", "axb", "binding mode: axb, axn, axg or axe (see bind axn, bind axg, bind axe)")
 	f.StringVar(&req.Group, "group", "", "the group whose members may call (axg)")
+	f.StringVar(&req.Extension, "ext", "", "the extension to take (axe; default: the allocator chooses)")
 	f.BoolVar(&req.ShowCaller, "show-caller", false, "show A the caller's real number instead of X (axn, axg)")
 	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
 	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
@@ -125,7 +130,7 @@ func (a *app) bindCmd() *cobra.Command {
 	}
 	release.Flags().BoolVar(&relJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(create, a.bindModeCmd(binding.AXN), a.bindModeCmd(binding.AXG), show, extend, release)
+	cmd.AddCommand(create, a.bindModeCmd(binding.AXN), a.bindModeCmd(binding.AXG), a.bindAXECmd(), show, extend, release)
 	return cmd
 }
 
@@ -169,24 +174,63 @@ func (a *app) bindModeCmd(mode binding.Mode) *cobra.Command {
 	return cmd
 }
 
+// bindAXECmd is `bind axe`: an extension on a virtual number for A.
+func (a *app) bindAXECmd() *cobra.Command {
+	req := binding.Request{Mode: binding.AXE}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "axe --a NUM [--x NUM] [--ext N]",
+		Short: "Give A an extension on a virtual number: callers dial X and key it; A calling X reaches the last caller",
+		Args:  exactArgs(0),
+		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
+			b, err := a.bindings.Create(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.printBinding(b, asJSON)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.A, "a", "", "the party's real number (required)")
+	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
+	f.StringVar(&req.Extension, "ext", "", "the extension to take, --extension-digits long (default: the allocator chooses)")
+	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
+	f.DurationVar(&req.TTL, "ttl", 30*24*time.Hour, "how long the binding lives")
+	f.BoolVar(&req.Record, "record", false, "record calls on this binding")
+	f.DurationVar(&req.MaxDuration, "max-duration", 0, "end calls after this long (0: no limit)")
+	f.DurationVar(&req.RingTimeout, "ring-timeout", 0, "how long the called party rings (0: the server default)")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagRequired("a")
+	return cmd
+}
+
 func (a *app) routeCmd() *cobra.Command {
-	var x, caller string
+	var x, caller, ext string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "route --x NUM --caller NUM",
 		Short: "Show what a call from --caller to virtual number --x would do",
 		Args:  exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
-			r, err := a.bindings.Peek(cmd.Context(), x, caller)
+			peek := a.bindings.Peek
+			if ext != "" {
+				peek = func(ctx context.Context, x, caller string) (binding.Route, error) {
+					return a.bindings.PeekExtension(ctx, x, caller, ext)
+				}
+			}
+			r, err := peek(cmd.Context(), x, caller)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return a.printJSON(r)
 			}
-			if r.Action == binding.Connect {
+			switch r.Action {
+			case binding.Connect:
 				fmt.Fprintf(a.stdout, "connect %s -> %s (binding %s, %s, shown %s)\n", e164.Mask(r.Caller), r.Target, r.BindingID, r.Mode, r.CallerID)
-			} else {
+			case binding.Collect:
+				fmt.Fprintf(a.stdout, "collect: answer and ask for a %d-digit extension (%s; see --ext)\n", r.Digits, r.Mode)
+			default:
 				fmt.Fprintf(a.stdout, "reject: %s\n", r.Reason)
 			}
 			return nil
@@ -194,6 +238,7 @@ func (a *app) routeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&x, "x", "", "the dialed virtual number (required)")
 	cmd.Flags().StringVar(&caller, "caller", "", "the caller's number (required)")
+	cmd.Flags().StringVar(&ext, "ext", "", "the extension the caller keys (axe: where the call goes after the digits)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("x")
 	cmd.MarkFlagRequired("caller")

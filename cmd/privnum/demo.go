@@ -40,6 +40,12 @@ func (a *app) demo(ctx context.Context) error {
 		xn     = "+8617000000001"
 		seller = "+8613600000004"
 		buyer  = "+8613500000005"
+		// The AXE part: an agent behind extension 1234 of a call centre's
+		// number, called by a customer.
+		xe       = "+8617000000002"
+		agent    = "+8613400000006"
+		customer = "+8613300000007"
+		ext      = "1234"
 	)
 	out := a.stdout
 	step := func(format string, args ...any) { fmt.Fprintf(out, "\n"+format+"\n", args...) }
@@ -59,6 +65,7 @@ func (a *app) demo(ctx context.Context) error {
 	sim.SetEndpoint(bob, arisim.Answer(400*time.Millisecond))
 	sim.SetEndpoint(seller, arisim.Answer(400*time.Millisecond))
 	sim.SetEndpoint(buyer, arisim.Answer(400*time.Millisecond))
+	sim.SetEndpoint(agent, arisim.Answer(800*time.Millisecond))
 
 	a.redisURL, a.region = "redis://"+mr.Addr()+"/0", "CN"
 	if err := a.services(ctx); err != nil {
@@ -171,11 +178,51 @@ func (a *app) demo(ctx context.Context) error {
 		}
 	}
 
-	step("9. Call records (privnum calls list):")
+	step("9. AXE: the operator reserves %s for axe bindings; a call centre gives agent E (%s) extension %s on it:", xe, e164.Mask(agent), ext)
+	if _, err := a.pool.Add(ctx, []pool.Entry{{Number: xe, Mode: string(binding.AXE)}}); err != nil {
+		return err
+	}
+	eb, err := a.bindings.Create(ctx, binding.Request{Mode: binding.AXE, A: agent, Extension: ext, TTL: 30 * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   binding %s, mode %s: %s is extension %s on %s (up to 9,999 extensions share it)\n", eb.ID, eb.Mode, e164.Mask(eb.A), eb.Extension, eb.X)
+	step("10. A customer (%s) dials %s.", e164.Mask(customer), xe)
+	in, err = sim.InboundCall(ctx, customer, strings.TrimPrefix(xe, "+86"))
+	if err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, func() bool { ci, _ := sim.Channel(in); return ci.Answered }); err != nil {
+		return fmt.Errorf("extension call never answered: %w", err)
+	}
+	fmt.Fprintln(out, "   privnum answered and played \"please enter the number you wish to call\"; the customer keys 1 2 3 4.")
+	if err := sim.SendDTMF(in, ext, 150*time.Millisecond); err != nil {
+		return err
+	}
+	var leg arisim.ChannelInfo
+	if err := waitUntil(ctx, func() bool {
+		l, ok := outboundLeg(sim, agent)
+		leg = l
+		ci, _ := sim.Channel(in)
+		return ok && ci.BridgeID != "" && l.BridgeID == ci.BridgeID
+	}); err != nil {
+		return fmt.Errorf("extension call never bridged: %w", err)
+	}
+	fmt.Fprintf(out, "   privnum resolved extension %s: dialed %s, whose phone showed caller ID %s; the customer heard ringing until E answered.\n",
+		ext, e164.Mask(agent), leg.Caller.Number)
+	time.Sleep(200 * time.Millisecond)
+	if err := sim.HangupFromPeer(in, 16); err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, func() bool { ci, _ := sim.Channel(leg.ID); return ci.Destroyed }); err != nil {
+		return err
+	}
+
+	step("11. Call records (privnum calls list):")
 	var recs []cdr.Record
 	if err := waitUntil(ctx, func() bool {
 		recs, err = cdr.New(a.rdb, 0).List(ctx, 10)
-		return err == nil && len(recs) == 5
+		return err == nil && len(recs) == 6
 	}); err != nil {
 		return fmt.Errorf("call records: %w", err)
 	}

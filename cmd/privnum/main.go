@@ -78,6 +78,8 @@ type app struct {
 	// replyWindow and groupLimit configure the AXN/AXG services.
 	replyWindow time.Duration
 	groupLimit  int
+	// extDigits is the length of AXE extensions.
+	extDigits int
 
 	rdb      redis.UniversalClient
 	parser   e164.Parser
@@ -156,6 +158,8 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.DurationVar(&a.replyWindow, "reply-window", 24*time.Hour, "how long after a caller reached the owner of an axn or axg binding without a fixed B the owner reaches that caller by calling X (serve, route); env PRIVNUM_REPLY_WINDOW")
 	a.envFlag(pf, "reply-window", "PRIVNUM_REPLY_WINDOW")
 	pf.IntVar(&a.groupLimit, "group-limit", 1000, "most members an axg group may hold (CLI and api)")
+	pf.IntVar(&a.extDigits, "extension-digits", 4, "length of the extensions axe bindings get, 1 to 6 (a number carries 10^n - 1); env PRIVNUM_EXTENSION_DIGITS")
+	a.envFlag(pf, "extension-digits", "PRIVNUM_EXTENSION_DIGITS")
 	root.AddCommand(a.poolCmd(), a.bindCmd(), a.groupCmd(), a.routeCmd(), a.orderCmd(), a.serveCmd(), a.callsCmd(), a.demoCmd(), a.qrCmd(), a.callbackCmd(), a.verifyCmd(), a.apiCmd(), a.apikeyCmd(), a.webhookCmd(), a.versionCmd(), a.healthcheckCmd(), a.recordingsCmd(), a.doctorCmd())
 	return root
 }
@@ -187,7 +191,10 @@ func (a *app) services(ctx context.Context) error {
 	if a.groupLimit < 0 {
 		return usageError{fmt.Errorf("--group-limit %d: want more than 0", a.groupLimit)}
 	}
-	bcfg := binding.Config{Quarantine: a.quarantine, AutoPipeline: true, ReplyWindow: a.replyWindow}
+	if a.extDigits < 0 || a.extDigits > 6 { // 0: the binding service's default
+		return usageError{fmt.Errorf("--extension-digits %d: want 1 to 6", a.extDigits)}
+	}
+	bcfg := binding.Config{Quarantine: a.quarantine, AutoPipeline: true, ReplyWindow: a.replyWindow, ExtensionDigits: a.extDigits}
 	switch a.durability {
 	case "off", "":
 	case "replica":

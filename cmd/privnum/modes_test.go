@@ -98,3 +98,63 @@ func TestCLIModes(t *testing.T) {
 		t.Fatalf("refusals changed the pool: %+v", list)
 	}
 }
+
+// TestCLIAXE: bind axe allocates an extension on a number reserved for
+// axe, bind show shows it, route shows collect and, with --ext, where the
+// extension goes; bad and taken extensions are clear errors, with nothing
+// stored.
+func TestCLIAXE(t *testing.T) {
+	c := newCLI(t)
+	c.ok("pool", "add", "17000000000", "--mode", "axe")
+	var b struct{ ID, Mode, A, B, X, Extension string }
+	c.json(&b, "bind", "axe", "--a", "13800000001")
+	if b.Mode != "axe" || b.X != "+8617000000000" || len(b.Extension) != 4 || b.B != "" {
+		t.Fatalf("bind axe = %+v", b)
+	}
+	out := c.ok("bind", "axe", "--a", "13800000002", "--x", "17000000000", "--ext", "0042")
+	if !strings.Contains(out, "ext      0042") {
+		t.Fatalf("bind axe --ext:\n%s", out)
+	}
+	if out := c.ok("bind", "show", b.ID); !strings.Contains(out, "ext      "+b.Extension) || !strings.Contains(out, "mode     axe") {
+		t.Fatalf("bind show:\n%s", out)
+	}
+	if out := c.ok("route", "--x", "17000000000", "--caller", "13700000009"); !strings.Contains(out, "collect: answer and ask for a 4-digit extension") {
+		t.Fatalf("route:\n%s", out)
+	}
+	var r struct{ Action, Reason, Target, Mode, Extension string }
+	c.json(&r, "route", "--x", "17000000000", "--caller", "13700000009", "--ext", "0042")
+	if r.Action != "connect" || r.Target != "+8613800000002" || r.Extension != "0042" {
+		t.Fatalf("route --ext = %+v", r)
+	}
+	c.json(&r, "route", "--x", "17000000000", "--caller", "13700000009", "--ext", "0043")
+	if r.Action != "reject" || r.Reason != "bad_extension" {
+		t.Fatalf("route --ext unknown = %+v", r)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"bind", "axe", "--a", "13800000005", "--ext", "12a4"}, "extension", 1},
+		{[]string{"bind", "axe", "--a", "13800000005", "--ext", "123"}, "want 4 digits", 1},
+		{[]string{"bind", "axe", "--a", "13800000005", "--x", "17000000000", "--ext", "0042"}, "taken", 1},
+		{[]string{"bind", "axe", "--a", "13800000001", "--x", "17000000000"}, "already bound", 1},
+		{[]string{"bind", "create", "--mode", "axn", "--a", "13800000005", "--ext", "0042"}, "only axe bindings have an extension", 1},
+		{[]string{"--extension-digits", "7", "bind", "axe", "--a", "13800000005"}, "--extension-digits 7", 2},
+	} {
+		out, errs, code := c.run(tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.want) {
+			t.Errorf("privnum %s: exit %d, stderr %q, stdout %q; want exit %d mentioning %q", strings.Join(tt.args, " "), code, errs, out, tt.code, tt.want)
+		}
+	}
+	var list struct {
+		Numbers []struct {
+			Number         string
+			ActiveBindings int `json:"active_bindings"`
+		}
+	}
+	c.json(&list, "pool", "list")
+	if len(list.Numbers) != 1 || list.Numbers[0].ActiveBindings != 2 {
+		t.Fatalf("refusals changed the pool: %+v", list)
+	}
+}

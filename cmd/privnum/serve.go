@@ -41,14 +41,19 @@ type serveConfig struct {
 	ringTimeout, drainTimeout         time.Duration
 	noBinding, expired                string
 	notInGroup, noLastCaller          string
-	metricsAddr                       string
-	instance, leaseName               string
-	leaseTTL, reclaimAfter            time.Duration
-	trunks                            []string
-	msgTo, msgFrom                    string
-	msgLimit                          int
-	msgWindow                         time.Duration
-	headroomEvery                     time.Duration
+	// extPrompt, extInvalid and extFailed are the axe extension entry's
+	// media; digitTimeout, firstDigitTimeout and extTries its limits.
+	extPrompt, extInvalid, extFailed string
+	digitTimeout, firstDigitTimeout  time.Duration
+	extTries                         int
+	metricsAddr                      string
+	instance, leaseName              string
+	leaseTTL, reclaimAfter           time.Duration
+	trunks                           []string
+	msgTo, msgFrom                   string
+	msgLimit                         int
+	msgWindow                        time.Duration
+	headroomEvery                    time.Duration
 	// pruneAfter, when > 0, deletes recordings older than it daily.
 	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
@@ -74,7 +79,13 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&sc.noBinding, "announce-no-binding", "sound:ss-noservice", "media played when the caller has no binding")
 	f.StringVar(&sc.expired, "announce-expired", "sound:cannot-complete-as-dialed", "media played when the caller's binding has ended")
 	f.StringVar(&sc.notInGroup, "announce-not-in-group", "sound:ss-noservice", "media played to a caller outside an axg binding's group")
-	f.StringVar(&sc.noLastCaller, "announce-no-last-caller", "sound:vm-nobodyavail", "media played to the owner of an axn or axg binding without a fixed B when nobody called within --reply-window")
+	f.StringVar(&sc.noLastCaller, "announce-no-last-caller", "sound:vm-nobodyavail", "media played to the owner of an axn or axg binding without a fixed B, or an axe extension's party, when nobody called within --reply-window")
+	f.StringVar(&sc.extPrompt, "announce-extension-prompt", "sound:vm-enter-num-to-call", "media (comma-separated) asking a caller on an axe number for the extension")
+	f.StringVar(&sc.extInvalid, "announce-extension-invalid", "sound:pbx-invalid", "media played before the prompt again after a wrong or missing extension")
+	f.StringVar(&sc.extFailed, "announce-extension-failed", "sound:sorry-youre-having-problems,sound:goodbye", "media played before hanging up after the last wrong extension")
+	f.DurationVar(&sc.digitTimeout, "digit-timeout", 5*time.Second, "extension entry ends when no digit came for this long (after the prompt)")
+	f.DurationVar(&sc.firstDigitTimeout, "first-digit-timeout", 30*time.Second, "the longest wait for the first digit while the prompt plays")
+	f.IntVar(&sc.extTries, "extension-tries", 3, "wrong or missing extensions a caller may key before the final announcement")
 	f.StringVar(&sc.metricsAddr, "metrics-listen", "127.0.0.1:9464", "address serving /metrics and /healthz (empty: off); env PRIVNUM_METRICS_LISTEN")
 	a.envFlag(f, "metrics-listen", "PRIVNUM_METRICS_LISTEN")
 	f.StringVar(&sc.instance, "instance", defaultInstance(), "this process's name in the fleet (lease holder, dial-queue consumer); env PRIVNUM_INSTANCE")
@@ -182,7 +193,9 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 		Trunks: trunkList(sc.trunks), Messages: msgs,
 		Events:      callEvents{hooks, log},
 		RingTimeout: sc.ringTimeout, Logger: log, Metrics: call.NewMetrics(reg),
-		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired, NotInGroup: sc.notInGroup, NoLastCaller: sc.noLastCaller},
+		Announcements: call.Announcements{NoBinding: sc.noBinding, Expired: sc.expired, NotInGroup: sc.notInGroup, NoLastCaller: sc.noLastCaller,
+			ExtensionPrompt: sc.extPrompt, ExtensionInvalid: sc.extInvalid, ExtensionFailed: sc.extFailed},
+		DigitTimeout: sc.digitTimeout, FirstDigitTimeout: sc.firstDigitTimeout, ExtensionTries: sc.extTries,
 	})
 	defer app.Close()
 
@@ -472,7 +485,9 @@ func printCalls(a *app, recs []cdr.Record) {
 		if r.Reason != "" {
 			fmt.Fprintf(a.stdout, "  (%s)", r.Reason)
 		}
-		if r.Mode != "" {
+		if r.Mode != "" && r.Extension != "" {
+			fmt.Fprintf(a.stdout, "  [%s ext %s]", r.Mode, r.Extension)
+		} else if r.Mode != "" {
 			fmt.Fprintf(a.stdout, "  [%s]", r.Mode)
 		}
 		fmt.Fprintln(a.stdout)

@@ -135,3 +135,27 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("1h quarantine: %+v, want %+v", got, want)
 	}
 }
+
+// TestAXEPool: giving every party of a trace an AXE extension needs
+// exactly ceil(parties / extensions per number) numbers, and one fewer
+// is not enough.
+func TestAXEPool(t *testing.T) {
+	ctx := context.Background()
+	tc := TraceConfig{Seed: 2, Buyers: 40, Couriers: 3, MinLoad: 2, MaxLoad: 3, Span: 30 * time.Minute, OrderTime: 20 * time.Minute, Quarantine: 10 * time.Minute}
+	sim := NewSimulator(redistest.Client(t))
+	res, err := sim.SimulateAXE(ctx, tc, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bound != (res.Parties+8)/9 || res.Smallest != res.Bound {
+		t.Fatalf("AXE result %+v; want the smallest pool at the bound ceil(%d/9)", res, res.Parties)
+	}
+	orders, _ := Generate(tc)
+	run, err := sim.ReplayAXE(ctx, Parties(orders), 1, res.Bound-1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.OK() || run.Created != (res.Bound-1)*9 {
+		t.Fatalf("one number fewer: %+v; want %d created, the rest exhausted", run, (res.Bound-1)*9)
+	}
+}

@@ -74,8 +74,9 @@ func BindingKey(x, id string) string { return "pn:{" + x + "}:b:" + id }
 func ActiveKey(x string) string { return "pn:{" + x + "}:active" }
 
 // ModeKey is the hash recording the binding that owns x in a mode that
-// holds X for itself (axn, axg; axe keeps its extensions' record here
-// too): the mode, the binding id, the owner and its options. A call from
+// holds X for itself (axn, axg): the mode, the binding id, the owner and
+// its options. For axe it records the mode, the extension length and the
+// latest expiry of X's extensions (the extensions are in ExtensionsKey). A call from
 // someone without a route on x reads it. Its TTL covers the quarantine.
 func ModeKey(x string) string { return "pn:{" + x + "}:mode" }
 
@@ -83,6 +84,18 @@ func ModeKey(x string) string { return "pn:{" + x + "}:mode" }
 // owner of x through x (AXN, AXG): the number and when (ms). Its TTL is
 // the reply window.
 func LastCallerKey(x string) string { return "pn:{" + x + "}:last" }
+
+// ExtensionsKey is the hash of x's AXE extensions: extension → the
+// extension's record (JSON: binding id, party, expiry, released, end of
+// quarantine, options). One hash so that allocating a free extension and
+// resolving an entered one are each one script on fixed keys. Its TTL
+// covers the last quarantine.
+func ExtensionsKey(x string) string { return "pn:{" + x + "}:ext" }
+
+// ExtensionLastKey is the hash recording, per AXE extension on x, the last
+// caller who reached it: extension → "ms|number". Entries older than the
+// reply window are ignored; the hash's TTL is at least the window.
+func ExtensionLastKey(x string) string { return "pn:{" + x + "}:extlast" }
 
 // MembersKey is the set of numbers allowed to call x's AXG binding: the
 // binding's copy of its group, in x's slot so that a call checks it in
