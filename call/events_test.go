@@ -65,6 +65,17 @@ func TestCallEvents(t *testing.T) {
 			in := h.dial(tt.caller)
 			if len(tt.want) == 2 {
 				h.bridgedLeg(in, bNum)
+				// The bridge is up in the switch; the owner reports it once
+				// its own request returns. (Hanging up before then races the
+				// answer, a case of its own.)
+				h.waitFor("call.answered", func() bool {
+					for _, e := range h.events.all() {
+						if e.Type == call.EventAnswered {
+							return true
+						}
+					}
+					return false
+				})
 				h.sim.HangupFromPeer(in, 16)
 			}
 			h.waitDestroyed(in)
