@@ -363,14 +363,14 @@ type soak struct {
 	// codes maps a callback's first party to its second.
 	codes map[string]string
 
-	placed, completed, misrouted, failed       atomic.Int64
-	bindingsMade, bindingsReleased             atomic.Int64
-	cbQueued, cbDone, cbFail                   atomic.Int64
-	flashQueued, flashPlaced                   atomic.Int64
-	cbMisrouted                                atomic.Int64
-	cbReasons                                  sync.Map // reason → *atomic.Int64
-	errMu                                      sync.Mutex
-	firstErrs                                  map[string]string
+	placed, completed, misrouted, failed atomic.Int64
+	bindingsMade, bindingsReleased       atomic.Int64
+	cbQueued, cbDone, cbFail             atomic.Int64
+	flashQueued, flashPlaced             atomic.Int64
+	cbMisrouted                          atomic.Int64
+	cbReasons                            sync.Map // reason → *atomic.Int64
+	errMu                                sync.Mutex
+	firstErrs                            map[string]string
 }
 
 // seenCall is a bridged call as the monitor saw it.
