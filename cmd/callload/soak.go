@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -271,6 +272,9 @@ type SoakReport struct {
 	// End state: the app's live calls and the simulator's channels and
 	// bridges once everything was hung up.
 	LiveAfter, ChannelsAfter, BridgesAfter int
+	// Identities counts the identities the parties were sent, all checked
+	// (see checkIdentities).
+	Identities int
 	// Totals.
 	Last SoakSample
 	// CallbackReasons counts failed callbacks by reason.
@@ -311,6 +315,7 @@ func (r *SoakReport) Print(w io.Writer) {
 	l := r.Last
 	fmt.Fprintf(w, "\ncalls: %d placed, %d completed (bridged to the bound party, then hung up), %d misrouted, %d failed\n",
 		l.Placed, l.Completed, l.Misrouted, l.Failed)
+	fmt.Fprintf(w, "identities sent to the %d callers, callees and callback parties: %d, all their virtual numbers\n", 2*c.Calls+2*soakCodes, r.Identities)
 	fmt.Fprintf(w, "bindings: %d created, %d released; callbacks: %d queued, %d completed, %d failed %v; flash calls: %d queued, %d placed\n",
 		l.BindingsMade, l.BindingsReleased, l.CallbacksQueued, l.CallbacksDone, l.CallbacksFail, r.CallbackReasons, l.FlashesQueued, l.FlashesPlaced)
 	fmt.Fprintln(w, "\ntrend (least squares over the window; growth = slope × span / mean):")
@@ -375,9 +380,12 @@ type soak struct {
 
 // seenCall is a bridged call as the monitor saw it.
 type seenCall struct {
-	out   string
-	ok    bool
-	party int // the caller name's party index
+	// judged is set once the monitor saw the call bridged; until then
+	// the entry only says a caller placed it.
+	judged bool
+	out    string
+	ok     bool
+	party  int // the caller name's party index
 }
 
 // Soak runs the soak. The report is returned even with an error when
@@ -437,7 +445,9 @@ func (s *soak) run(ctx context.Context) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis %s: %w", redisURL, err)
 	}
-	s.sim, err = startSim(ctx, simUser, simPassword, 64)
+	// The driver keeps a connection per caller to the simulator, so that
+	// its own connections do not churn in the samples.
+	s.sim, err = startSim(ctx, simUser, simPassword, cfg.Calls+16)
 	if err != nil {
 		return err
 	}
@@ -568,10 +578,47 @@ sampling:
 	s.rep.DrainTook = time.Since(t)
 	s.rep.FinalKeys, s.rep.Persistent, s.rep.Leftover = final, persistent, left
 	s.rep.Last = s.sample(ctx, time.Since(start))
+	if err := s.checkIdentities(ctx); err != nil {
+		s.rep.errorf("identities: %v", err)
+	}
 	if n := s.cbMisrouted.Load(); n > 0 {
 		s.rep.errorf("%d callback bridges joined parties that are no code's pair", n)
 	}
 	return nil
+}
+
+// checkIdentities asks the simulator what every caller, callee and
+// callback party was ever sent as an identity (the From of an INVITE,
+// connected-line updates): a caller and its callee only their virtual
+// number, a callback party only numbers of the pool.
+func (s *soak) checkIdentities(ctx context.Context) error {
+	pooled := func(n string) bool { return strings.HasPrefix(n, "+86170") || strings.HasPrefix(n, "86170") || strings.HasPrefix(n, "170") }
+	check := func(number string, ok func(string) bool) error {
+		var res struct {
+			Seen []string `json:"seen"`
+		}
+		if err := s.sim.do(ctx, http.MethodGet, "/_sim/identities?number="+url.QueryEscape(number), nil, &res); err != nil {
+			return err
+		}
+		s.rep.Identities += len(res.Seen)
+		for _, id := range res.Seen {
+			if !ok(id) {
+				s.misrouted.Add(1)
+				return fmt.Errorf("%s was sent %q", e164.Mask(number), id)
+			}
+		}
+		return nil
+	}
+	var errs []error
+	for _, p := range s.parties {
+		x := p.x
+		is := func(n string) bool { return n == x || "+86"+strings.TrimPrefix(n, "86") == x || "+86"+n == x }
+		errs = append(errs, check(p.a, is), check(p.b, is))
+	}
+	for a, b := range s.codes {
+		errs = append(errs, check(a, pooled), check(b, pooled))
+	}
+	return errors.Join(errs...)
 }
 
 // leftover counts, by family, the keys not in base nor soakPersistent.
@@ -719,8 +766,14 @@ func (s *soak) caller(ctx context.Context, i int) {
 			continue
 		}
 		s.placed.Add(1)
+		s.mu.Lock()
+		s.seen[res.ID] = seenCall{}
+		s.mu.Unlock()
 		seen, ok := s.waitSeen(cctx, res.ID, 15*time.Second)
 		if !ok {
+			s.mu.Lock()
+			delete(s.seen, res.ID)
+			s.mu.Unlock()
 			s.failed.Add(1)
 			s.fail("call not bridged", fmt.Errorf("call %s from party %d not seen bridged within 15s", res.ID, i))
 			s.hangup(cctx, res.ID)
@@ -760,9 +813,9 @@ func (s *soak) waitSeen(ctx context.Context, id string, timeout time.Duration) (
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
-		sc, ok := s.seen[id]
+		sc := s.seen[id]
 		s.mu.Unlock()
-		if ok {
+		if sc.judged {
 			return sc, true
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
@@ -812,19 +865,23 @@ func (s *soak) monitor(ctx context.Context) {
 		for id, p := range bridges {
 			switch {
 			case p.in != nil && p.out != nil:
-				if _, ok := s.seen[p.in.ID]; ok {
-					continue
+				if sc, ok := s.seen[p.in.ID]; !ok || sc.judged {
+					continue // not a live call of a caller's, or judged
 				}
 				i, err := strconv.Atoi(p.in.Caller.Name)
 				ok := err == nil && i >= 0 && i < len(s.parties)
 				if ok {
+					// The caller's own leg is given the virtual number as
+					// caller ID asynchronously (it may still show A
+					// here); what each party is sent is checked at the
+					// end (identities).
 					want := &s.parties[i]
-					ok = p.out.FarNumber == want.b && p.out.Caller.Number == want.x && p.in.Caller.Number == want.x
+					ok = p.out.FarNumber == want.b && p.out.Caller.Number == want.x
 				}
 				if !ok {
 					s.fail("misrouted", fmt.Errorf("party %s: outbound to %s, the parties seeing %q and %q", p.in.Caller.Name, e164.Mask(p.out.FarNumber), p.in.Caller.Number, p.out.Caller.Number))
 				}
-				s.seen[p.in.ID] = seenCall{out: p.out.ID, ok: ok, party: i}
+				s.seen[p.in.ID] = seenCall{out: p.out.ID, ok: ok, party: i, judged: true}
 			case p.out != nil && p.out2 != nil:
 				live[id] = true
 				if judged[id] {
