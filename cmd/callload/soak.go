@@ -592,7 +592,9 @@ sampling:
 // connected-line updates): a caller and its callee only their virtual
 // number, a callback party only numbers of the pool.
 func (s *soak) checkIdentities(ctx context.Context) error {
-	pooled := func(n string) bool { return strings.HasPrefix(n, "+86170") || strings.HasPrefix(n, "86170") || strings.HasPrefix(n, "170") }
+	pooled := func(n string) bool {
+		return strings.HasPrefix(n, "+86170") || strings.HasPrefix(n, "86170") || strings.HasPrefix(n, "170")
+	}
 	check := func(number string, ok func(string) bool) error {
 		var res struct {
 			Seen []string `json:"seen"`
