@@ -67,6 +67,9 @@ type SoakConfig struct {
 	RedisURL string
 	// PoolSize is the number of virtual numbers.
 	PoolSize int
+	// MemProfile, if set, receives a heap profile at every sample
+	// (MemProfile.<minutes>), to compare with pprof -diff_base.
+	MemProfile string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
 	// AppLog receives the app's warnings; nil only counts them.
@@ -539,6 +542,11 @@ sampling:
 		case <-tick.C:
 			sm := s.sample(ctx, time.Since(start))
 			s.rep.Samples = append(s.rep.Samples, sm)
+			if cfg.MemProfile != "" {
+				if err := writeHeapProfile(cfg.MemProfile + "." + strconv.FormatFloat(sm.At.Minutes(), 'f', 0, 64)); err != nil {
+					s.fail("heap profile", err)
+				}
+			}
 			s.logf("%s: heap %.1f MiB, %d goroutines, %d fds, %d keys, %d live calls, %d completed, %d misrouted, %d failed",
 				minutes(sm.At), float64(sm.HeapAlloc)/(1<<20), sm.Goroutines, sm.FDs, sm.Keys, sm.Live, sm.Completed, sm.Misrouted, sm.Failed)
 		}
