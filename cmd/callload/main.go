@@ -63,6 +63,26 @@
 // made and hung up once more, and that second cycle must leave the heap
 // where the first left it.
 //
+// # Soak
+//
+// -soak DURATION runs the soak instead (soak.go, results in SOAK.md):
+// -concurrency callers (500 in this mode) each call their bound party,
+// hold the call about -hold and hang up (caller or callee in turn) and call
+// again, for DURATION; beside them bindings between fresh parties are
+// created at -churn per second and released after 1-5 s, and callbacks
+// (mapped codes) and verification flash calls are queued at -callbacks and
+// -flashes per second and placed through the dial queue, as serve places
+// them. Everything the load writes to Redis lives at most 90 s (short
+// TTLs, quarantine and windows, unlike a real deployment) so that the run
+// can see it go. Every -sample it reads the heap (after a GC), goroutines,
+// open files, the Redis pool, DBSIZE and the counters. PASS needs: the
+// least-squares line through the heap and goroutine samples of the last
+// -trend-window (after -soak-warmup) rising less than -max-growth of their
+// mean; no call misrouted or lost, and every party shown only its virtual
+// number (the simulator's identities); nothing left live; and the keys,
+// once the load stopped, back to the baseline (plus the three capped
+// logs) within -drain. It prints the samples as CSV and exits 1 on FAIL.
+//
 // -memprofile writes heap profiles with every call up, at the baseline
 // (.base), after the teardown (.after) and after the second cycle
 // (.after2), to compare with pprof -diff_base; -cpuprofile profiles the ramp. -json prints the report as JSON.
