@@ -275,9 +275,12 @@ type SoakReport struct {
 	// End state: the app's live calls and the simulator's channels and
 	// bridges once everything was hung up.
 	LiveAfter, ChannelsAfter, BridgesAfter int
-	// Identities counts the identities the parties were sent, all checked
-	// (see checkIdentities).
-	Identities int
+	// IdentitiesLive counts the identities sent to far parties that the
+	// monitor checked on live channels during the run (checkSent);
+	// Identities those the simulator still knew per party at the end
+	// (live channels and its last 1000 destroyed ones, checkIdentities).
+	IdentitiesLive int64
+	Identities     int
 	// Totals.
 	Last SoakSample
 	// CallbackReasons counts failed callbacks by reason.
@@ -318,7 +321,8 @@ func (r *SoakReport) Print(w io.Writer) {
 	l := r.Last
 	fmt.Fprintf(w, "\ncalls: %d placed, %d completed (bridged to the bound party, then hung up), %d misrouted, %d failed\n",
 		l.Placed, l.Completed, l.Misrouted, l.Failed)
-	fmt.Fprintf(w, "identities sent to the %d callers, callees and callback parties: %d, all their virtual numbers\n", 2*c.Calls+2*soakCodes, r.Identities)
+	fmt.Fprintf(w, "identities sent to far parties: %d checked on live channels during the run, %d more per party at the end (the simulator's recent history)\n",
+		r.IdentitiesLive, r.Identities)
 	fmt.Fprintf(w, "bindings: %d created, %d released; callbacks: %d queued, %d completed, %d failed %v; flash calls: %d queued, %d placed\n",
 		l.BindingsMade, l.BindingsReleased, l.CallbacksQueued, l.CallbacksDone, l.CallbacksFail, r.CallbackReasons, l.FlashesQueued, l.FlashesPlaced)
 	fmt.Fprintln(w, "\ntrend (least squares over the window; growth = slope × span / mean):")
@@ -370,6 +374,10 @@ type soak struct {
 	seen map[string]seenCall
 	// codes maps a callback's first party to its second.
 	codes map[string]string
+	// xOf maps each caller's and callee's number to their virtual number.
+	xOf map[string]string
+	// identities counts the identities checked (checkSent).
+	identities atomic.Int64
 
 	placed, completed, misrouted, failed atomic.Int64
 	bindingsMade, bindingsReleased       atomic.Int64
@@ -395,7 +403,7 @@ type seenCall struct {
 // something was measured.
 func Soak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	s := &soak{cfg: cfg, progress: cfg.Progress, warns: &warnWriter{tee: cfg.AppLog},
-		seen: make(map[string]seenCall), codes: make(map[string]string), firstErrs: make(map[string]string)}
+		seen: make(map[string]seenCall), codes: make(map[string]string), xOf: make(map[string]string), firstErrs: make(map[string]string)}
 	if s.progress == nil {
 		s.progress = io.Discard
 	}
@@ -541,6 +549,9 @@ sampling:
 			break sampling
 		case <-tick.C:
 			sm := s.sample(ctx, time.Since(start))
+			if load.Err() != nil {
+				break sampling // taken while the callers were hanging up
+			}
 			s.rep.Samples = append(s.rep.Samples, sm)
 			if cfg.MemProfile != "" {
 				if err := writeHeapProfile(cfg.MemProfile + "." + strconv.FormatFloat(sm.At.Minutes(), 'f', 0, 64)); err != nil {
@@ -589,6 +600,7 @@ sampling:
 	if err := s.checkIdentities(ctx); err != nil {
 		s.rep.errorf("identities: %v", err)
 	}
+	s.rep.IdentitiesLive = s.identities.Load()
 	if n := s.cbMisrouted.Load(); n > 0 {
 		s.rep.errorf("%d callback bridges joined parties that are no code's pair", n)
 	}
@@ -717,6 +729,7 @@ func (s *soak) setup(ctx context.Context) error {
 			return fmt.Errorf("create binding %d: %w", i, err)
 		}
 		s.parties[i] = party{a: a, b: b, x: bd.X, exten: strings.TrimPrefix(bd.X, "+86"), name: strconv.Itoa(i)}
+		s.xOf[a], s.xOf[b] = bd.X, bd.X
 	}
 	return nil
 }
@@ -841,15 +854,17 @@ func (s *soak) waitSeen(ctx context.Context, id string, timeout time.Duration) (
 // seeing the same number.
 func (s *soak) monitor(ctx context.Context) {
 	judged := map[string]bool{} // callback bridges already judged
+	checked := map[string]int{} // identities of a live channel checked so far
 	for sleepCtx(ctx, 500*time.Millisecond) {
-		chans, err := s.sim.channels(ctx)
-		if err != nil {
+		var chans []soakChannel
+		if err := s.sim.do(ctx, http.MethodGet, "/_sim/channels", nil, &chans); err != nil {
 			if ctx.Err() == nil {
 				s.fail("simulator channels", err)
 			}
 			continue
 		}
-		type pair struct{ in, out, out2 *simChannel }
+		s.checkSent(chans, checked)
+		type pair struct{ in, out, out2 *soakChannel }
 		bridges := map[string]*pair{}
 		for i := range chans {
 			ch := &chans[i]
@@ -911,6 +926,55 @@ func (s *soak) monitor(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// soakChannel is a simulator channel with what its far party was sent.
+type soakChannel struct {
+	simChannel
+	Identities []struct {
+		Number string `json:"number"`
+	} `json:"identities"`
+}
+
+// checkSent checks what the far party of every live channel has been sent
+// since the last look (checked: channel → identities already checked):
+// a caller and its callee only their virtual number, a callback party
+// only pool numbers, a flash call's target only a verification caller ID.
+// A far party that is none of these must not be sent any party's number.
+func (s *soak) checkSent(chans []soakChannel, checked map[string]int) {
+	live := make(map[string]bool, len(chans))
+	for i := range chans {
+		ch := &chans[i]
+		live[ch.ID] = true
+		ok := s.allowed(ch.FarNumber)
+		for _, id := range ch.Identities[min(checked[ch.ID], len(ch.Identities)):] {
+			s.identities.Add(1)
+			if !ok(id.Number) {
+				s.misrouted.Add(1)
+				s.fail("identity", fmt.Errorf("%s was sent %s", e164.Mask(ch.FarNumber), e164.Mask(id.Number)))
+			}
+		}
+		checked[ch.ID] = len(ch.Identities)
+	}
+	for id := range checked {
+		if !live[id] {
+			delete(checked, id)
+		}
+	}
+}
+
+// allowed returns what the party far may be sent.
+func (s *soak) allowed(far string) func(string) bool {
+	if x, ok := s.xOf[far]; ok {
+		return func(n string) bool { return n == x }
+	}
+	switch {
+	case strings.HasPrefix(far, "+86134") || strings.HasPrefix(far, "+86135"):
+		return func(n string) bool { return strings.HasPrefix(n, "+86170") }
+	case strings.HasPrefix(far, "+86133"):
+		return func(n string) bool { return strings.HasPrefix(n, "+86171") }
+	}
+	return func(n string) bool { return strings.HasPrefix(n, "+86170") || strings.HasPrefix(n, "+86171") }
 }
 
 // churn creates Churn bindings per second between fresh parties and
