@@ -107,8 +107,9 @@ func (s *Server) startCallback(ctx context.Context, rq *request) (reply, error) 
 	cb, err := s.cfg.Callbacks.Start(ctx, in)
 	switch {
 	case errors.Is(err, binding.ErrInvalid):
-		// The only party the request names is the caller (the QR code's
-		// owner calling themselves, say).
+		// The only party the request names is the caller. (Not the QR
+		// code's owner calling themselves: the callback service answers
+		// that with a stand-in like any caller's, see callback.Service.Start.)
 		return reply{}, withField(err, binding.ErrInvalid, "caller")
 	case errors.Is(err, binding.ErrPoolExhausted):
 		return reply{}, fmt.Errorf("%w: no virtual number is free for these parties; add numbers to the pool or release bindings", err)

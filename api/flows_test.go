@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +79,24 @@ func noLeak(t *testing.T, e *env, secrets []string, skip func(resp) bool) {
 	}
 }
 
+// e164Like matches an E.164 number.
+var e164Like = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// jsonShape is a JSON object's keys and the kinds of their values.
+func jsonShape(t *testing.T, body []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s:%T", k, v))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
 func TestCallbacks(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -114,13 +135,42 @@ func TestCallbacks(t *testing.T) {
 	if p := wantProblem(t, r, 422, "invalid-field"); p.Field != "caller" {
 		t.Fatalf("QR code without caller: %+v", p)
 	}
-	r = e.do(call{method: "POST", path: "/v1/callbacks", key: key, body: `{"code":"` + code.Token + `","caller":"` + carol + `"}`})
-	if p := wantProblem(t, r, 422, "invalid-field"); p.Field != "caller" {
-		t.Fatalf("owner calling themselves: %+v", p)
+	// The owner asking for a callback from their own code gets the answer
+	// anyone gets (no oracle for whose code it is): 202, a callback of the
+	// same shape, queued, that GET shows like any other. No binding is
+	// made: the stranger's callback below still gets x1.
+	shapes := map[string]string{}
+	for _, tc := range []struct{ name, caller, first string }{
+		{"owner", carol, "+86137****0003"},
+		{"stranger", "13800000001", "+86138****0001"},
+	} {
+		r := e.do(call{method: "POST", path: "/v1/callbacks", key: key, body: `{"code":"` + code.Token + `","caller":"` + tc.caller + `"}`})
+		if r.status != 202 {
+			t.Fatalf("%s: status %d: %s", tc.name, r.status, r.body)
+		}
+		var cb Callback
+		if err := json.Unmarshal(r.body, &cb); err != nil {
+			t.Fatal(err)
+		}
+		if cb.State != "requested" || cb.First != tc.first || cb.Second != "+86137****0003" || !e164Like.MatchString(cb.X) ||
+			!strings.HasPrefix(cb.BindingID, strings.TrimPrefix(cb.X, "+")+".") || len(cb.ID) != 32 || r.header.Get("Location") != "/v1/callbacks/"+cb.ID {
+			t.Fatalf("%s: callback %+v, Location %q", tc.name, cb, r.header.Get("Location"))
+		}
+		if tc.name == "stranger" && cb.X != x1 {
+			t.Fatalf("the stranger's callback is on %s, want %s (the owner's bound something)", cb.X, x1)
+		}
+		var got Callback
+		e.ok(call{method: "GET", path: "/v1/callbacks/" + cb.ID, key: key}, 200, &got)
+		if got.ID != cb.ID || got.State != "requested" {
+			t.Fatalf("%s: get = %+v", tc.name, got)
+		}
+		if jobs := e.flows.queue.list(); jobs[len(jobs)-1] != callback.JobKind+":"+cb.ID {
+			t.Fatalf("%s: not queued: %v", tc.name, jobs)
+		}
+		shapes[tc.name] = jsonShape(t, r.body)
 	}
-	e.ok(call{method: "POST", path: "/v1/callbacks", key: key, body: `{"code":"` + code.Token + `","caller":"13800000001"}`}, 202, &cb)
-	if cb.First != "+86138****0001" || cb.Second != "+86137****0003" || cb.X != x1 {
-		t.Fatalf("QR callback = %+v", cb)
+	if shapes["owner"] != shapes["stranger"] {
+		t.Fatalf("the owner's answer has another shape:\n%s\n%s", shapes["owner"], shapes["stranger"])
 	}
 
 	// alice now holds both virtual numbers: nothing is left for her.

@@ -164,11 +164,21 @@ const speculateFor = 2 * time.Second
 // heldMax bounds candidates.held; past it the memory starts over.
 const heldMax = 1 << 17
 
+// heldSweep is how many parties remember looks at, each time it adds one,
+// to forget what has ended. Parties that never come back would otherwise
+// stay until heldMax (tens of MiB of ended quarantines, found by the
+// callload soak). Go ranges over a map from a random place, so these are
+// a sample: once half of the parties are stale, a sweep drops about one
+// per party added, which keeps the stale ones near the number of live
+// ones.
+const heldSweep = 2
+
 // remember notes that party p holds x until untilMs; c.mu must be held.
 func (c *candidates) remember(p, x string, untilMs int64) {
 	if c.held == nil || len(c.held) >= heldMax {
 		c.held = map[string]map[string]int64{}
 	}
+	c.sweepHeld(time.Now().UnixMilli())
 	m := c.held[p]
 	if m == nil {
 		m = map[string]int64{}
@@ -176,6 +186,25 @@ func (c *candidates) remember(p, x string, untilMs int64) {
 	}
 	if untilMs > m[x] {
 		m[x] = untilMs
+	}
+}
+
+// sweepHeld forgets what has ended for up to heldSweep parties of
+// c.held; c.mu must be held.
+func (c *candidates) sweepHeld(nowMs int64) {
+	n := 0
+	for p, m := range c.held {
+		if n++; n > heldSweep {
+			return
+		}
+		for x, until := range m {
+			if until <= nowMs {
+				delete(m, x)
+			}
+		}
+		if len(m) == 0 {
+			delete(c.held, p)
+		}
 	}
 }
 

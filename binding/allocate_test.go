@@ -3,6 +3,7 @@ package binding
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,51 @@ func TestRankingMatchesFullScan(t *testing.T) {
 			if want := bruteBest(snap, loads, area, skip); got != want {
 				t.Fatalf("version %d step %d: area %q, %d skipped: best = %q, want %q", v, step, area, len(skip), got, want)
 			}
+		}
+	}
+}
+
+// TestHeldForgetsEnded: what the process remembers of parties that never
+// come back is forgotten once it has ended, as new parties are added, and
+// does not pile up until heldMax (the callload soak saw the heap grow by
+// the churn's parties). Live knowledge is kept.
+func TestHeldForgetsEnded(t *testing.T) {
+	now := time.Now().UnixMilli()
+	for _, tc := range []struct {
+		name         string
+		stale, added int
+		maxStale     int
+	}{
+		// Each party added looks at heldSweep others: the stale ones go
+		// far faster than new ones come.
+		{"stale parties among new ones", 1000, 5000, 50},
+		{"few new parties", 1000, 200, 800},
+	} {
+		// Parties whose quarantine ended, as a process that ran for a
+		// while holds them.
+		c := candidates{held: map[string]map[string]int64{}}
+		for i := range tc.stale {
+			c.held[fmt.Sprintf("+86136%08d", i)] = map[string]int64{"+8617000000000": now - 1}
+		}
+		for i := range tc.added {
+			c.remember(fmt.Sprintf("+86137%08d", i), "+8617000000001", now+time.Hour.Milliseconds())
+		}
+		stale := 0
+		for p, m := range c.held {
+			if strings.HasPrefix(p, "+86136") {
+				stale++
+				continue
+			}
+			if m["+8617000000001"] == 0 {
+				t.Fatalf("%s: live knowledge of %s lost", tc.name, p)
+			}
+		}
+		if live := len(c.held) - stale; live != tc.added {
+			t.Errorf("%s: %d live parties, want %d", tc.name, live, tc.added)
+		}
+		t.Logf("%s: %d stale left", tc.name, stale)
+		if stale > tc.maxStale {
+			t.Errorf("%s: %d of %d stale parties still held, want at most %d", tc.name, stale, tc.stale, tc.maxStale)
 		}
 	}
 }

@@ -257,6 +257,12 @@ func (s *Service) Parser() e164.Parser { return s.parser }
 // Quarantine returns the configured quarantine.
 func (s *Service) Quarantine() time.Duration { return s.cfg.Quarantine }
 
+// UnboundID returns an id shaped like the ids of bindings on x that names
+// no binding (Get answers ErrNotFound): for an answer that must look as if
+// a binding had been made when none was (a QR code's owner asking for a
+// callback from their own code).
+func UnboundID(x string) string { return newID(x) }
+
 func newID(x string) string {
 	var b [8]byte
 	rand.Read(b[:])

@@ -19,6 +19,7 @@ import (
 
 	"github.com/privnum/privnum/binding"
 	"github.com/privnum/privnum/call"
+	"github.com/privnum/privnum/cdr"
 	"github.com/privnum/privnum/e164"
 	"github.com/privnum/privnum/order"
 	"github.com/privnum/privnum/reject"
@@ -115,6 +116,11 @@ type Config struct {
 	BindingTTL time.Duration
 	// Keep is how long a callback's state stays queryable. Default 7 days.
 	Keep time.Duration
+	// RingTimeout is how long a stand-in callback (a QR code's owner
+	// asking for a callback from their own code, see Start) seems to ring
+	// the first party before it fails as unanswered; set it to call
+	// control's ring timeout. Default 30s, call control's default.
+	RingTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -194,6 +200,9 @@ func New(rdb redis.UniversalClient, d Deps, cfg Config) *Service {
 	}
 	if cfg.Keep <= 0 {
 		cfg.Keep = 7 * 24 * time.Hour
+	}
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -292,11 +301,18 @@ func (s *Service) parties(ctx context.Context, r Request) (first, second string,
 			if err != nil {
 				return "", "", nil, fmt.Errorf("%w: %w", invalid("caller", ""), err)
 			}
+			if caller == owner {
+				return caller, owner, nil, errOwnCode
+			}
 			return caller, owner, nil, nil
 		}
 	}
 	return "", "", nil, ErrUnknownCode
 }
+
+// errOwnCode is parties' answer for a QR code's owner asking for a
+// callback from their own code.
+var errOwnCode = errors.New("the caller is the QR code's owner")
 
 // requester orders a code's parties for r: with PartyOnly, the caller
 // must be one of them and is called first.
@@ -316,14 +332,39 @@ func (s *Service) requester(r Request, first, second string) (string, string, er
 }
 
 // Start resolves the code, makes sure the parties share a virtual number,
-// and starts calling. The returned Callback is in state calling-first (or
-// failed if the first call could not even be placed).
+// and starts calling. The returned Callback is in state requested when it
+// is queued, else calling-first (or failed if the first call could not
+// even be placed).
+//
+// A QR code's owner asking for a callback from their own code (on the
+// scan page, or through the API) must learn nothing a stranger would not:
+// whoever types a number there sees only the answer, and it must not tell
+// whether the number is the owner's. So the owner gets a stand-in
+// callback, the same answer as anyone's: a callback id, a virtual number
+// the owner holds nothing on (binding.Service.Spare), a binding id that
+// names no binding, queued like any other. Nothing connects the owner to
+// themselves: no binding is made and no call is placed. The stand-in then
+// goes through the states of a callback whose first party did not answer:
+// calling-first when dialed, failed with reason first_no_answer after
+// Config.RingTimeout. The owner's phone does not ring and gets no message
+// (ringing it would hand anyone who knows the number a way to call it,
+// and the message would offer a number that reaches no one); the prober,
+// who is not the owner, sees only the page or the API answer, and those
+// are a stranger's.
 func (s *Service) Start(ctx context.Context, r Request) (Callback, error) {
 	first, second, b, err := s.parties(ctx, r)
-	if err != nil {
+	standIn := errors.Is(err, errOwnCode)
+	if err != nil && !standIn {
 		return Callback{}, err
 	}
-	if b == nil {
+	switch {
+	case standIn:
+		x, err := s.bindings.Spare(ctx, second)
+		if err != nil {
+			return Callback{}, fmt.Errorf("virtual number for the callback: %w", err)
+		}
+		b = &binding.Binding{X: x, ID: binding.UnboundID(x)}
+	case b == nil:
 		nb, err := s.bindings.Create(ctx, binding.Request{A: first, B: second, TTL: s.cfg.BindingTTL})
 		if err != nil {
 			return Callback{}, fmt.Errorf("virtual number for the callback: %w", err)
@@ -332,15 +373,23 @@ func (s *Service) Start(ctx context.Context, r Request) (Callback, error) {
 	}
 	id := newID()
 	now := time.Now()
-	err = s.rdb.HSet(ctx, key(id), "state", string(call.CallbackRequested), "first", first, "second", second,
-		"x", b.X, "binding", b.ID, "created", now.UnixMilli(), "updated", now.UnixMilli()).Err()
+	fields := []any{"state", string(call.CallbackRequested), "first", first, "second", second,
+		"x", b.X, "binding", b.ID, "created", now.UnixMilli(), "updated", now.UnixMilli()}
+	if standIn {
+		fields = append(fields, "standin", "1")
+	}
+	err = s.rdb.HSet(ctx, key(id), fields...).Err()
 	if err == nil {
 		err = s.rdb.PExpire(ctx, key(id), s.cfg.Keep).Err()
 	}
 	if err != nil {
 		return Callback{}, fmt.Errorf("store callback: %w", err)
 	}
-	s.log().Info("callback requested", "callback", id, "first", e164.Mask(first), "second", e164.Mask(second), "x", b.X)
+	if standIn {
+		s.log().Info("callback requested by the QR code's owner: a stand-in, nothing will be dialed", "callback", id, "owner", e164.Mask(second), "x", b.X)
+	} else {
+		s.log().Info("callback requested", "callback", id, "first", e164.Mask(first), "second", e164.Mask(second), "x", b.X)
+	}
 	if s.queue != nil {
 		if err := s.queue.Enqueue(ctx, JobKind, id); err != nil {
 			s.rdb.HSet(context.WithoutCancel(ctx), key(id), "state", string(call.CallbackFailed), "reason", "not_queued")
@@ -372,6 +421,16 @@ func (s *Service) Dial(ctx context.Context, id string) error {
 	}
 	if taken == 0 {
 		return fmt.Errorf("callback %s is %s, not requested", id, h["state"])
+	}
+	if h["standin"] == "1" {
+		// The owner's own callback (see Start): nothing is dialed; it
+		// fails unanswered after the ring timeout, as a callback whose
+		// first party does not pick up.
+		s.updates.add(update{id, call.CallbackCallingFirst, ""})
+		time.AfterFunc(s.cfg.RingTimeout, func() {
+			s.updates.add(update{id, call.CallbackFailed, "first_" + string(cdr.NoAnswer)})
+		})
+		return nil
 	}
 	err = s.dialer.Callback(ctx, call.CallbackRequest{
 		ID: id, First: h["first"], Second: h["second"], X: h["x"], BindingID: h["binding"],
@@ -424,8 +483,12 @@ func (s *Service) apply(ctx context.Context, u update) {
 	if u.state != call.CallbackFailed || u.reason == "cancelled" {
 		return
 	}
-	second, err := s.rdb.HGet(ctx, key(u.id), "second").Result()
-	if err != nil {
+	h, err := s.rdb.HMGet(ctx, key(u.id), "second", "standin").Result()
+	if err != nil || len(h) != 2 {
+		return
+	}
+	second, _ := h[0].(string)
+	if second == "" || h[1] == "1" { // a stand-in sends the owner nothing (see Start)
 		return
 	}
 	err = s.sender.Send(ctx, Message{CallbackID: u.id, To: second, Text: s.cfg.Message, Reason: u.reason, X: cb.X})

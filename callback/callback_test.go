@@ -66,7 +66,10 @@ type env struct {
 	gw     *gateway
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t *testing.T) env { t.Helper(); return newEnvOwners(t, nil) }
+
+// newEnvOwners is newEnv with QR codes' owners.
+func newEnvOwners(t *testing.T, owners callback.Owners) env {
 	t.Helper()
 	sim := arisim.New(arisim.Options{TimeScale: 0.05})
 	if err := sim.Start(); err != nil {
@@ -87,7 +90,8 @@ func newEnv(t *testing.T) env {
 	go func() { client.Run(ctx, app); done <- struct{}{} }()
 	gw := &gateway{}
 	srv := httptest.NewServer(gw)
-	svc := callback.New(rdb, callback.Deps{Bindings: bs, Orders: orders, Dialer: app, Sender: callback.HTTPSender{URL: srv.URL, Secret: secret}}, callback.Config{Logger: quiet})
+	svc := callback.New(rdb, callback.Deps{Bindings: bs, Orders: orders, Owners: owners, Dialer: app, Sender: callback.HTTPSender{URL: srv.URL, Secret: secret}},
+		callback.Config{Logger: quiet, RingTimeout: 100 * time.Millisecond})
 	go func() { svc.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done; app.Close(); srv.Close() })
 	waitFor(t, func() bool { return sim.Connected("privnum") })

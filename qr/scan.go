@@ -74,8 +74,13 @@ func (s *Service) scan(ctx context.Context, token, scanner string, public bool) 
 		return ScanResult{}, err
 	}
 	if scanner == c.owner {
-		if public && c.Mode == MiddleNumber {
+		switch {
+		case public && c.Mode == MiddleNumber:
 			return s.decoy(ctx, c)
+		case public && c.Mode == Callback:
+			// The same answer as any scanner's: the callback service
+			// gives the owner a stand-in (callback.Service.Start).
+			return ScanResult{}, fmt.Errorf("scan: %w", ErrCallbackUnavailable)
 		}
 		return ScanResult{}, invalid("scanner", "the scanner is the code's owner")
 	}
@@ -237,7 +242,10 @@ return out
 // their own middle-number code gets an answer shaped like any scanner's: a
 // virtual number the owner holds nothing on, the same on every scan for
 // ScanTTL, and nothing is bound (calling it from the owner's phone reaches
-// no one through this code). Every other case is Scan's.
+// no one through this code). The owner scanning their own callback-mode
+// code gets ErrCallbackUnavailable like any scanner, and the callback
+// service then makes a stand-in callback that dials no one (see
+// callback.Service.Start). Every other case is Scan's.
 func (s *Service) ScanPublic(ctx context.Context, token, scanner string) (ScanResult, error) {
 	return s.scan(ctx, token, scanner, true)
 }

@@ -181,6 +181,43 @@ func TestScanRefusals(t *testing.T) {
 	}
 }
 
+// TestScanPublicOwnerOfCallbackCode: on the public page the owner of a
+// callback-mode code gets the answer every scanner gets (the callback
+// service then makes the owner's stand-in); Scan still refuses them.
+func TestScanPublicOwnerOfCallbackCode(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 2, qr.Config{})
+	cb := e.mint(t, qr.MintRequest{Mode: qr.Callback})
+	for _, tc := range []struct {
+		name, scanner string
+		public        bool
+		want          error
+	}{
+		{"public, stranger", scanner, true, qr.ErrCallbackUnavailable},
+		{"public, owner", "138 0013 8000", true, qr.ErrCallbackUnavailable},
+		{"API, stranger", scanner, false, qr.ErrCallbackUnavailable},
+		{"API, owner", "13800138000", false, qr.ErrInvalid},
+	} {
+		scan := e.qr.Scan
+		if tc.public {
+			scan = e.qr.ScanPublic
+		}
+		before := keys(t, e.rdb)
+		_, err := scan(ctx, cb.Token, tc.scanner)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want == qr.ErrCallbackUnavailable && err.Error() != "scan: "+qr.ErrCallbackUnavailable.Error() {
+			t.Errorf("%s: error %q tells more than a stranger's", tc.name, err)
+		}
+		for _, k := range keys(t, e.rdb) {
+			if !slices.Contains(before, k) && !strings.HasSuffix(k, ":rl") {
+				t.Errorf("%s: stored %s", tc.name, k)
+			}
+		}
+	}
+}
+
 func sameKeys(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
 	slices.Sort(a)

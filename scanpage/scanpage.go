@@ -427,9 +427,9 @@ func (h *handler) scanError(w http.ResponseWriter, r *http.Request, token, numbe
 	case errors.Is(err, e164.ErrInvalid):
 		h.reform(w, r, token, number, numberProblem(number))
 	case errors.Is(err, qr.ErrInvalid):
-		// The only scan the qr service refuses as invalid: the owner
-		// scanning their own callback-mode code (a middle-number code
-		// gives the owner a stand-in answer, see qr.Service.ScanPublic).
+		// qr.Service.ScanPublic never answers this (the owner of a code
+		// gets a stand-in like any scanner's, in either mode); a Codes
+		// that refuses a scanner still gets a plain form error.
 		h.reform(w, r, token, number, "You cannot call this code from this number. Enter another phone number.")
 	case errors.As(err, &rl) || errors.Is(err, qr.ErrRateLimited):
 		wait := time.Minute

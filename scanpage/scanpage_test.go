@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -364,7 +365,7 @@ func TestBadNumbers(t *testing.T) {
 // TestOwnerScanningOwnCode: on a middle-number code the owner's own number
 // gets the answer any scanner gets (a page with a virtual number, the same
 // on every scan), so the page is no oracle for whose code it is; nothing is
-// bound. A callback-mode code still refuses the owner (not yet covered).
+// bound. (Callback-mode codes: TestOwnerCallbackNoOracle.)
 func TestOwnerScanningOwnCode(t *testing.T) {
 	t.Run("middle-number", func(t *testing.T) {
 		e := newEnv(t, 3, qr.Config{}, &fakeCallbacks{})
@@ -392,18 +393,140 @@ func TestOwnerScanningOwnCode(t *testing.T) {
 			t.Errorf("a second owner scan gave another number")
 		}
 	})
-	t.Run("callback", func(t *testing.T) {
-		cbs := &fakeCallbacks{}
-		e := newEnv(t, 2, qr.Config{}, cbs)
-		c := e.mint(t, qr.Callback, "")
-		res := e.post(t, "/q/"+c.Token, "138 0013 8000")
-		if res.status != http.StatusUnprocessableEntity || !strings.Contains(res.body, "You cannot call this code from this number") {
-			t.Errorf("owner scan = %d\n%s", res.status, res.body)
+}
+
+// TestOwnerCallbackNoOracle: on a callback-mode code, the page for the
+// owner's own number is the page for anyone's (same status, same page
+// with a callback reference and a number that will ring), and nothing
+// connects the owner to themselves: no binding, no call dialed, no
+// message; the stand-in fails unanswered after the ring timeout.
+func TestOwnerCallbackNoOracle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 3, qr.Config{}, nil)
+	q := &queue{}
+	d := &dialer{}
+	sent := &sender{}
+	log := slog.New(slog.NewTextHandler(e.logs, nil))
+	cbs := callback.New(e.rdb, callback.Deps{Bindings: e.bindings, Owners: e.qr, Queue: q, Dialer: d, Sender: sent},
+		callback.Config{Logger: log, RingTimeout: 50 * time.Millisecond})
+	e.h = scanpage.New(scanpage.Config{Codes: e.qr, Callbacks: cbs, Logger: log, Location: time.UTC})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go cbs.Run(runCtx)
+	c := e.mint(t, qr.Callback, "Desk")
+
+	refRe := regexp.MustCompile(`<code>([0-9a-f]{32})</code>`)
+	numRe := regexp.MustCompile(`\+86 170 [0-9]{4} [0-9]{4}`)
+	type page struct {
+		status    int
+		body, ref string
+	}
+	pages := map[string]page{}
+	for _, tc := range []struct{ name, input string }{
+		{"owner", "138 0013 8000"},
+		{"stranger", scannerInput},
+		{"owner again", "+86 13800138000"},
+	} {
+		res := e.post(t, "/q/"+c.Token, tc.input)
+		m := refRe.FindStringSubmatch(res.body)
+		if m == nil || !numRe.MatchString(res.body) {
+			t.Fatalf("%s: page without a callback reference or a number (%d):\n%s", tc.name, res.status, res.body)
 		}
-		if len(cbs.requests()) != 0 {
-			t.Errorf("owner scan started a callback")
+		pages[tc.name] = page{res.status, numRe.ReplaceAllString(refRe.ReplaceAllString(res.body, "<code>REF</code>"), "NUMBER"), m[1]}
+		// Queued like any callback, and placed as serve places it.
+		if ids := q.ids; len(ids) == 0 || ids[len(ids)-1] != callback.JobKind+":"+m[1] {
+			t.Fatalf("%s: queued %v", tc.name, ids)
 		}
-	})
+		if err := cbs.Dial(ctx, m[1]); err != nil {
+			t.Fatalf("%s: dial: %v", tc.name, err)
+		}
+	}
+	own, other := pages["owner"], pages["stranger"]
+	if own.status != http.StatusOK || own.status != other.status || own.body != other.body {
+		t.Fatalf("the owner's page differs from a stranger's (%d, %d):\n%s\n---\n%s", own.status, other.status, own.body, other.body)
+	}
+	if own.ref == pages["owner again"].ref {
+		t.Errorf("two owner scans gave the same reference")
+	}
+
+	// Only the stranger's callback dialed anyone.
+	if got := d.requests(); len(got) != 1 || got[0].First != scanner || got[0].Second != owner {
+		t.Fatalf("dialed %+v, want only the stranger's callback", got)
+	}
+	// No binding connects the owner to themselves: the owner has no
+	// route on any virtual number but the stranger's binding.
+	for _, k := range redistest.Keys(t, e.rdb, "pn:{*}:r:"+owner) {
+		x := k[strings.Index(k, "{")+1 : strings.Index(k, "}")]
+		if r, err := e.bindings.Resolve(ctx, x, owner); err != nil || r.Target != scanner {
+			t.Errorf("the owner routes on %s to %+v (%v)", x, r, err)
+		}
+	}
+	// The stand-ins fail as unanswered after the ring timeout, and send
+	// the owner nothing.
+	for _, name := range []string{"owner", "owner again"} {
+		id := pages[name].ref
+		var cb callback.Callback
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			cb, err = cbs.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cb.State == call.CallbackFailed || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if cb.State != call.CallbackFailed || cb.Reason != "first_no_answer" || cb.MessageSent {
+			t.Errorf("%s: stand-in ended %+v, want failed first_no_answer, no message", name, cb)
+		}
+		if _, err := e.bindings.Get(ctx, cb.BindingID); !errors.Is(err, binding.ErrNotFound) {
+			t.Errorf("%s: the stand-in's binding id %s names a binding (%v)", name, cb.BindingID, err)
+		}
+	}
+	if n := sent.count(); n != 0 {
+		t.Errorf("%d messages sent", n)
+	}
+	noNumbers(t, e.logs.String(), false)
+}
+
+// dialer records the callbacks it is asked to place.
+type dialer struct {
+	mu  sync.Mutex
+	req []call.CallbackRequest
+}
+
+func (d *dialer) Callback(_ context.Context, r call.CallbackRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.req = append(d.req, r)
+	return nil
+}
+
+func (d *dialer) requests() []call.CallbackRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]call.CallbackRequest(nil), d.req...)
+}
+
+// sender counts the failure messages.
+type sender struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *sender) Send(context.Context, callback.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	return nil
+}
+
+func (s *sender) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }
 
 func TestRateLimits(t *testing.T) {

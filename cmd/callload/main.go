@@ -63,6 +63,26 @@
 // made and hung up once more, and that second cycle must leave the heap
 // where the first left it.
 //
+// # Soak
+//
+// -soak DURATION runs the soak instead (soak.go, results in SOAK.md):
+// -concurrency callers (500 in this mode) each call their bound party,
+// hold the call about -hold and hang up (caller or callee in turn) and call
+// again, for DURATION; beside them bindings between fresh parties are
+// created at -churn per second and released after 1-5 s, and callbacks
+// (mapped codes) and verification flash calls are queued at -callbacks and
+// -flashes per second and placed through the dial queue, as serve places
+// them. Everything the load writes to Redis lives at most 90 s (short
+// TTLs, quarantine and windows, unlike a real deployment) so that the run
+// can see it go. Every -sample it reads the heap (after a GC), goroutines,
+// open files, the Redis pool, DBSIZE and the counters. PASS needs: the
+// least-squares line through the heap and goroutine samples of the last
+// -trend-window (after -soak-warmup) rising less than -max-growth of their
+// mean; no call misrouted or lost, and every party shown only its virtual
+// number (the simulator's identities); nothing left live; and the keys,
+// once the load stopped, back to the baseline (plus the three capped
+// logs) within -drain. It prints the samples as CSV and exits 1 on FAIL.
+//
 // -memprofile writes heap profiles with every call up, at the baseline
 // (.base), after the teardown (.after) and after the second cycle
 // (.after2), to compare with pprof -diff_base; -cpuprofile profiles the ramp. -json prints the report as JSON.
@@ -107,6 +127,17 @@ func realMain(args []string) int {
 	fs.DurationVar(&cfg.Targets.RoutingP99, "max-routing-p99", cfg.Targets.RoutingP99, "target: p99 routing decision (exact when it is a histogram bucket bound)")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile with every call up to this file (and FILE.base, FILE.after: before the calls, after the teardown)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ramp to this file")
+	sc := defaultSoakConfig()
+	fs.DurationVar(&sc.Duration, "soak", 0, "run the soak for this long instead (e.g. 30m): -concurrency calls held with churn, sampled every -sample (with -memprofile FILE: a heap profile FILE.<minute> at each sample); see SOAK.md")
+	fs.DurationVar(&sc.Sample, "sample", sc.Sample, "soak: interval between samples")
+	fs.DurationVar(&sc.Hold, "hold", sc.Hold, "soak: mean time a call is held before it is hung up and placed again")
+	fs.Float64Var(&sc.Churn, "churn", sc.Churn, "soak: bindings created (and released after 1-5 s) per second")
+	fs.Float64Var(&sc.Callbacks, "callbacks", sc.Callbacks, "soak: callbacks queued per second")
+	fs.Float64Var(&sc.Flashes, "flashes", sc.Flashes, "soak: verification flash calls queued per second")
+	fs.DurationVar(&sc.Window, "trend-window", sc.Window, "soak: the trend test reads the samples of this last span of the run")
+	fs.DurationVar(&sc.Warmup, "soak-warmup", sc.Warmup, "soak: samples before this are never part of the trend test")
+	fs.Float64Var(&sc.MaxGrowth, "max-growth", sc.MaxGrowth, "soak: largest growth of heap or goroutines over the trend window, relative to their mean")
+	fs.DurationVar(&sc.Drain, "drain", sc.Drain, "soak: how long to wait after the load for the Redis keys to come back to the baseline")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "print the app's warnings as they happen")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +150,9 @@ func realMain(args []string) int {
 	if cfg.Calls <= 0 || cfg.Concurrency <= 0 || cfg.PoolSize <= 0 || cfg.Rate < 0 {
 		fmt.Fprintln(os.Stderr, "callload: -calls, -concurrency and -pool must be positive, -rate not negative")
 		return 2
+	}
+	if sc.Duration > 0 {
+		return soakMain(fs, cfg, sc, *verbose)
 	}
 	cfg.Progress = os.Stderr
 	if cfg.MemProfile != "" {
@@ -150,6 +184,43 @@ func realMain(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "callload: done in %s\n", time.Since(start).Round(time.Millisecond))
 	if cfg.Check && !rep.Pass() {
+		return 1
+	}
+	return 0
+}
+
+// soakMain runs -soak: -concurrency is then the number of calls held (500
+// unless given), and -redis and -pool apply as to the benchmark.
+func soakMain(fs *flag.FlagSet, cfg Config, sc SoakConfig, verbose bool) int {
+	sc.RedisURL = cfg.RedisURL
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "concurrency":
+			sc.Calls = cfg.Concurrency
+		case "pool":
+			sc.PoolSize = cfg.PoolSize
+		}
+	})
+	if sc.Sample <= 0 || sc.Hold <= 0 || sc.Churn < 0 || sc.Callbacks < 0 || sc.Flashes < 0 || sc.MaxGrowth < 0 {
+		fmt.Fprintln(os.Stderr, "callload: -sample and -hold must be positive; -churn, -callbacks, -flashes and -max-growth not negative")
+		return 2
+	}
+	sc.MemProfile = cfg.MemProfile
+	sc.Progress = os.Stderr
+	if verbose {
+		sc.AppLog = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := Soak(ctx, sc)
+	if rep != nil {
+		rep.Print(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "callload:", err)
+		return 1
+	}
+	if !rep.Pass() {
 		return 1
 	}
 	return 0

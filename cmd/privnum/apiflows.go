@@ -31,7 +31,7 @@ func (a *app) deviceSecret() ([]byte, error) {
 // Calls are queued for privnum serve. Without a device secret devices is
 // nil: the device routes are not served.
 func (a *app) apiFlows(log *slog.Logger) (callbacks *callback.Service, verifications *verify.Service, devices api.DeviceService, err error) {
-	cbs, vs, _, err := a.dialServices(log, nil, dialq.Config{})
+	cbs, vs, _, err := a.dialServices(log, nil, 0, dialq.Config{})
 	if err != nil {
 		return nil, nil, nil, err
 	}

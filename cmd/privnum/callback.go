@@ -22,8 +22,10 @@ func (a *app) publicBase() string { return a.envOr("PRIVNUM_PUBLIC_BASE", defaul
 // dialServices builds the callback and verification services. Without a
 // dialer (CLI, HTTP API) they queue calls for privnum serve.
 //
-// qcfg tunes the dial queue for the process that takes jobs from it (serve).
-func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, qcfg dialq.Config) (*callback.Service, *verify.Service, *dialq.Queue, error) {
+// qcfg tunes the dial queue for the process that takes jobs from it
+// (serve), and ring is serve's ring timeout (0: the default), which a
+// QR code owner's stand-in callback seems to ring for.
+func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, ring time.Duration, qcfg dialq.Config) (*callback.Service, *verify.Service, *dialq.Queue, error) {
 	qcfg.Logger = log
 	q := dialq.NewWithConfig(a.rdb, qcfg)
 	codes, err := qr.New(a.rdb, a.parser, a.bindings, qr.Config{PublicBase: a.publicBase()})
@@ -36,7 +38,7 @@ func (a *app) dialServices(log *slog.Logger, dialer callback.Dialer, qcfg dialq.
 	if dialer == nil {
 		deps.Queue = q
 	}
-	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: a.env("PRIVNUM_CALLBACK_MESSAGE")})
+	cbs := callback.New(a.rdb, deps, callback.Config{Logger: log, Message: a.env("PRIVNUM_CALLBACK_MESSAGE"), RingTimeout: ring})
 	vs := verify.New(a.rdb, a.parser, verify.QueueFlasher{Queue: q}, verify.Config{Logger: log})
 	return cbs, vs, q, nil
 }
@@ -75,7 +77,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Start a callback from a mapped code, an order id or a QR token (placed by privnum serve)",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
+			cbs, _, _, err := a.dialServices(quiet, nil, 0, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -95,7 +97,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Show a callback's state",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
+			cbs, _, _, err := a.dialServices(quiet, nil, 0, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -114,7 +116,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Make an identification code stand for a callback from first to second",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
+			cbs, _, _, err := a.dialServices(quiet, nil, 0, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -134,7 +136,7 @@ func (a *app) callbackCmd() *cobra.Command {
 		Short: "Remove a mapped identification code",
 		Args:  exactArgs(1),
 		RunE: a.withServices(func(cmd *cobra.Command, args []string) error {
-			cbs, _, _, err := a.dialServices(quiet, nil, dialq.Config{})
+			cbs, _, _, err := a.dialServices(quiet, nil, 0, dialq.Config{})
 			if err != nil {
 				return err
 			}
@@ -149,7 +151,7 @@ func (a *app) verifyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "verify", Short: "Flash-call number verification"}
 	quiet := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := func() (*verify.Service, error) {
-		_, vs, _, err := a.dialServices(quiet, nil, dialq.Config{})
+		_, vs, _, err := a.dialServices(quiet, nil, 0, dialq.Config{})
 		return vs, err
 	}
 	callerIDs := &cobra.Command{Use: "callerid", Short: "Manage the caller IDs flash calls ring from"}

@@ -299,7 +299,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	go keepWarm(runCtx, client, a.rdb)
 
 	// Callbacks and flash calls requested through the API or the CLI.
-	cbs, vs, q, err := a.dialServices(log, app, dialq.Config{MinIdle: sc.reclaimAfter})
+	cbs, vs, q, err := a.dialServices(log, app, sc.ringTimeout, dialq.Config{MinIdle: sc.reclaimAfter})
 	if err != nil {
 		return err
 	}
