@@ -253,3 +253,46 @@ func TestAppFiltersUnreadEvents(t *testing.T) {
 		}
 	}
 }
+
+// slowSetVar holds the caller leg's identity requests back.
+type slowSetVar struct {
+	call.Switch
+	j     *journal
+	delay time.Duration
+}
+
+func (s slowSetVar) SetVar(ctx context.Context, id, name, value string) error {
+	time.Sleep(s.delay)
+	err := s.Switch.SetVar(ctx, id, name, value)
+	s.j.note("setvar %s %s done", id, name)
+	return err
+}
+
+// TestBridgeWaitsForHiddenIdentity: a callee who answers while the
+// caller's leg is still being given the virtual number as its identity is
+// bridged only once that is done.
+func TestBridgeWaitsForHiddenIdentity(t *testing.T) {
+	h := newHarness(t)
+	h.wrap = func(sw call.Switch) call.Switch { return slowSetVar{Switch: sw, j: h.journal, delay: 60 * time.Millisecond} }
+	h.stop()
+	h.start()
+	h.bind(binding.Options{})
+	h.sim.SetEndpoint(bNum, arisim.Answer(20*time.Millisecond))
+	in := h.dial(aNum)
+	out := h.bridgedLeg(in, bNum)
+	lines := h.journal.all()
+	hidden, bridged := -1, -1
+	for i, l := range lines {
+		if strings.Contains(l, "setvar "+in+" CALLERID(num) done") {
+			hidden = i
+		}
+		if bridged < 0 && strings.Contains(l, "addChannel") {
+			bridged = i
+		}
+	}
+	if hidden < 0 || bridged < 0 || bridged < hidden {
+		t.Errorf("bridged before the caller's identity was hidden (hidden at %d, bridged at %d):\n%s", hidden, bridged, strings.Join(lines, "\n"))
+	}
+	h.sim.HangupFromPeer(in, 16)
+	h.waitDestroyed(out.ID)
+}

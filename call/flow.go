@@ -73,6 +73,10 @@ type call struct {
 	// hidden leg dialing in time.
 	prepared  bool
 	prepTimer *time.Timer
+	// prepDone: prepareCaller's requests are back; until then an answered
+	// callee waits (prepWaiting) so the legs meet only with the caller's
+	// identity hidden.
+	prepDone, prepWaiting bool
 
 	// callback marks a call privnum placed to both parties; report
 	// receives its state changes, in order, from the owner.
@@ -498,6 +502,11 @@ func (c *call) prepareCaller() {
 		if err != nil && !gone(err) {
 			c.a.log.Warn("preparing caller leg", "call", c.id, "err", err)
 		}
+		c.prepDone = true
+		if c.prepWaiting {
+			c.prepWaiting = false
+			c.calleeAnswered()
+		}
 	})
 }
 
@@ -566,6 +575,12 @@ func (c *call) calleeAnswered() {
 		c.bridgeWaiting = true
 		return
 	}
+	if c.prepared && !c.prepDone && !c.callback {
+		// The caller's leg is still being prepared: bridge once its
+		// identity is hidden.
+		c.prepWaiting = true
+		return
+	}
 	c.phase = answering
 	c.answer = time.Now()
 	c.bridge = c.bridgeID()
@@ -574,9 +589,9 @@ func (c *call) calleeAnswered() {
 	in, out, bridge := c.inbound, c.outbound, c.bridge
 	answer := func(ctx context.Context) error { return c.a.sw.Answer(ctx, in) }
 	if !c.prepared && !c.callback {
-		// Answered before Asterisk reported dialing: no ringing, but the
-		// caller's identity is hidden before the legs meet.
-		c.prepared = true
+		// Answered before the callee rang: no ringing, but the caller's
+		// identity is hidden before the legs meet.
+		c.prepared, c.prepDone = true, true
 		if c.prepTimer != nil {
 			c.prepTimer.Stop()
 		}
