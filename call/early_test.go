@@ -280,6 +280,7 @@ func TestBridgeWaitsForHiddenIdentity(t *testing.T) {
 	h.sim.SetEndpoint(bNum, arisim.Answer(20*time.Millisecond))
 	in := h.dial(aNum)
 	out := h.bridgedLeg(in, bNum)
+	h.waitFor("the bridge request noted", func() bool { return strings.Contains(h.journal.about("privnum-"), "addChannel") })
 	lines := h.journal.all()
 	hidden, bridged := -1, -1
 	for i, l := range lines {
