@@ -97,6 +97,12 @@ func canonical(in string) bool {
 		if rest == "" || rest[0] == '0' {
 			return false // leading zeros need the full parse
 		}
+		if np := phonenumbers.GetNddPrefixForRegion(phonenumbers.GetRegionCodeForCountryCode(cc), true); np != "" && strings.HasPrefix(rest, np) {
+			// The full parse may read this digit as a national prefix
+			// (+375 8…): let it decide, as it does for every other form
+			// of the number.
+			return false
+		}
 		nn, err := strconv.ParseUint(rest, 10, 64)
 		if err != nil {
 			return false
@@ -138,7 +144,23 @@ func (p Parser) parse(s string) (string, error) {
 		// valid; E.164, and everything downstream, allows 15 digits.
 		return "", fmt.Errorf("%w %q: more than %d digits", ErrInvalid, s, maxDigits)
 	}
+	if !readsBack(out) {
+		// A national form can name a number whose own E.164 form reads
+		// as another one (Belarus: "8 810 …" is +375 810…, which reads as
+		// +375 10…): refused, so that a number is always the same number
+		// however it is written.
+		return "", fmt.Errorf("%w %q: its international form names another number", ErrInvalid, s)
+	}
 	return out, nil
+}
+
+// readsBack reports whether the E.164 number out parses to itself, valid.
+func readsBack(out string) bool {
+	if canonical(out) {
+		return true
+	}
+	num, err := phonenumbers.Parse(out, "ZZ")
+	return err == nil && phonenumbers.IsValidNumber(num) && phonenumbers.Format(num, phonenumbers.E164) == out
 }
 
 // maxDigits is the most digits an E.164 number has, country code included.
