@@ -273,7 +273,9 @@ func (s slowSetVar) SetVar(ctx context.Context, id, name, value string) error {
 // bridged only once that is done.
 func TestBridgeWaitsForHiddenIdentity(t *testing.T) {
 	h := newHarness(t)
-	h.wrap = func(sw call.Switch) call.Switch { return slowSetVar{Switch: sw, j: h.journal, delay: 60 * time.Millisecond} }
+	h.wrap = func(sw call.Switch) call.Switch {
+		return slowSetVar{Switch: sw, j: h.journal, delay: 60 * time.Millisecond}
+	}
 	h.stop()
 	h.start()
 	h.bind(binding.Options{})

@@ -378,8 +378,7 @@ func (c *call) routeCall() {
 	case errors.Is(err, e164.ErrInvalid):
 		r = binding.Route{Action: binding.Reject, Reason: binding.ReasonNoBinding}
 	case err != nil:
-		c.a.log.Error("resolve failed", "call", c.id, "x", c.x, "caller", e164.Mask(c.caller), "err", err)
-		c.teardown(endBy{by: "system", disposition: cdr.Failed, reason: "internal_error", cause: ari.CauseCongestion, hangup: "congestion"})
+		c.resolveFailed("resolve failed", err)
 		return
 	}
 	switch r.Action {
@@ -390,6 +389,13 @@ func (c *call) routeCall() {
 	default:
 		c.reject(r)
 	}
+}
+
+// resolveFailed ends a call whose route could not be read (Redis down,
+// say): the caller gets congestion, the record says internal_error.
+func (c *call) resolveFailed(what string, err error) {
+	c.a.log.Error(what, "call", c.id, "x", c.x, "caller", e164.Mask(c.caller), "err", err)
+	c.teardown(endBy{by: "system", disposition: cdr.Failed, reason: "internal_error", cause: ari.CauseCongestion, hangup: "congestion"})
 }
 
 // dialSecond dials the hidden party as r says, with the virtual number as

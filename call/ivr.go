@@ -224,8 +224,7 @@ func (c *call) enter() {
 		case errors.Is(err, e164.ErrInvalid):
 			r = binding.Route{Action: binding.Reject, Reason: binding.ReasonBadExtension}
 		case err != nil:
-			c.a.log.Error("resolve extension failed", "call", c.id, "x", c.x, "caller", e164.Mask(c.caller), "err", err)
-			c.teardown(endBy{by: "system", disposition: cdr.Failed, reason: "internal_error", cause: ari.CauseCongestion, hangup: "congestion"})
+			c.resolveFailed("resolve extension failed", err)
 			return
 		}
 		if r.Action != binding.Connect {

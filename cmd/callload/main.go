@@ -65,7 +65,7 @@
 //
 // # Soak
 //
-// -soak DURATION runs the soak instead (soak.go, results in SOAK.md):
+// -soak DURATION runs the soak instead (soak.go, results in BENCHMARKS.md):
 // -concurrency callers (500 in this mode) each call their bound party,
 // hold the call about -hold and hang up (caller or callee in turn) and call
 // again, for DURATION; beside them bindings between fresh parties are
@@ -128,7 +128,7 @@ func realMain(args []string) int {
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile with every call up to this file (and FILE.base, FILE.after: before the calls, after the teardown)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the ramp to this file")
 	sc := defaultSoakConfig()
-	fs.DurationVar(&sc.Duration, "soak", 0, "run the soak for this long instead (e.g. 30m): -concurrency calls held with churn, sampled every -sample (with -memprofile FILE: a heap profile FILE.<minute> at each sample); see SOAK.md")
+	fs.DurationVar(&sc.Duration, "soak", 0, "run the soak for this long instead (e.g. 30m): -concurrency calls held with churn, sampled every -sample (with -memprofile FILE: a heap profile FILE.<minute> at each sample); see BENCHMARKS.md")
 	fs.DurationVar(&sc.Sample, "sample", sc.Sample, "soak: interval between samples")
 	fs.DurationVar(&sc.Hold, "hold", sc.Hold, "soak: mean time a call is held before it is hung up and placed again")
 	fs.Float64Var(&sc.Churn, "churn", sc.Churn, "soak: bindings created (and released after 1-5 s) per second")
