@@ -271,3 +271,31 @@ func TestAXEMessages(t *testing.T) {
 		t.Errorf("A's message record %+v", rec)
 	}
 }
+
+// TestAXEDigitsReportedTwice: DTMF that comes with no begin (SIP INFO) is
+// reported twice by Asterisk 22 — the end received, then the end of its
+// own emulation — and each key still counts once (the real-switch test
+// caught "1234" read as "1122").
+func TestAXEDigitsReportedTwice(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.simOptions = func(o *arisim.Options) {
+			o.MediaDurations = map[string]time.Duration{prompt: time.Hour}
+			o.DTMFEndOnly = true
+		}
+		h.configure = func(c *call.Config) {
+			c.DigitTimeout = time.Minute
+			c.FirstDigitTimeout = time.Minute
+		}
+	})
+	h.bindMode(binding.Request{Mode: binding.AXE, A: aNum, Extension: ext})
+	h.sim.SetEndpoint(aNum, arisim.Answer(100*time.Millisecond))
+	in := h.dial(stranger)
+	h.promptPlaying(in, 1)
+	h.sim.SendDTMF(in, ext+"#", 100*time.Millisecond)
+	out := h.bridgedLeg(in, aNum)
+	h.sim.HangupFromPeer(in, 16)
+	h.waitDestroyed(out.ID)
+	if r := h.lastRecord(); r.Disposition != cdr.Answered {
+		t.Errorf("record %+v, want answered", r)
+	}
+}

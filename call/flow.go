@@ -268,8 +268,8 @@ func (a *App) HandleEvent(ev ari.Event) {
 		}
 		a.strayLeg(e.Peer.ID)
 	case *ari.ChannelDtmfReceived:
-		d := e.Digit
-		a.toCall(e.Channel.ID, func(c *call) { c.dtmf(d) })
+		d, at := e.Digit, e.Timestamp.Time
+		a.toCall(e.Channel.ID, func(c *call) { c.dtmf(d, at) })
 	case *ari.PlaybackFinished:
 		if id, _, ok := strings.Cut(e.Playback.ID, "-ivr"); ok {
 			pb := e.Playback.ID

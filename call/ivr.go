@@ -58,7 +58,15 @@ type ivr struct {
 	requesting bool
 	stopWanted bool
 	resolving  bool
+	// last and lastAt are the last digit taken and when it came (see
+	// dtmf: Asterisk's second report of one key).
+	last   string
+	lastAt time.Time
 }
+
+// echoMargin is how far apart, by Asterisk's timestamps (millisecond
+// resolution), two reports of one digit may be and still be one key.
+const echoMargin = 2 * time.Millisecond
 
 // collect answers the call and starts extension entry.
 func (c *call) collect(r binding.Route) {
@@ -172,12 +180,23 @@ func (c *call) stopPrompt() {
 	})
 }
 
-// dtmf takes a digit the caller keyed.
-func (c *call) dtmf(d string) {
+// dtmf takes a digit the caller keyed, as Asterisk stamped its report.
+// Asterisk 22 reports a key that came with no begin (SIP INFO, an RFC 4733
+// event whose first packets were lost) twice, in the same instant: the end
+// it received and the end it emulates (seen on 22.10.1 with INFO: the two
+// reports under a millisecond apart, same digit, same duration). The second
+// is dropped; a real second press of a key comes at least a key's
+// duration and Asterisk's minimum gap (45 ms) later.
+func (c *call) dtmf(d string, at time.Time) {
 	v := c.ivr
 	if v == nil || c.phase != collecting || v.resolving {
 		return
 	}
+	if gap := at.Sub(v.lastAt); d == v.last && gap >= -echoMargin && gap <= echoMargin {
+		v.last = "" // one echo per key
+		return
+	}
+	v.last, v.lastAt = d, at
 	c.stopPrompt()
 	switch {
 	case d == "#":
@@ -241,6 +260,7 @@ func (c *call) enter() {
 func (c *call) wrongTry(missing bool, r binding.Route) {
 	v := c.ivr
 	v.tries++
+	c.a.log.Debug("extension not accepted", "call", c.id, "x", c.x, "entered", v.buf, "digits", v.digits, "reason", r.Reason, "try", v.tries)
 	if r.Extension != "" {
 		c.route.Extension = r.Extension
 	}

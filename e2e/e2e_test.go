@@ -56,6 +56,37 @@ func TestE2E(t *testing.T) {
 		t.Logf("B received: %s; A received: %s", out.Trace(), in.Trace())
 	})
 
+	t.Run("extension_call_AXE_keys_the_extension", func(t *testing.T) {
+		p := newParties()
+		e.Privnum(t, "pool", "add", "--mode", "axe", p.X)
+		var b struct {
+			X         string `json:"x"`
+			Extension string `json:"extension"`
+		}
+		e.PrivnumJSON(t, &b, "bind", "axe", "--a", p.A, "--x", p.X)
+		if b.Extension == "" {
+			t.Fatalf("bind axe gave no extension: %+v", b)
+		}
+		caller := stranger()
+		in := e.Trunk.Invite(t, caller, p.X)
+		// privnum answers to collect the extension.
+		if st := in.Final(t, 5*time.Second); st != 200 {
+			t.Fatalf("caller got %d, want 200 (answered for the extension): %s", st, in.Trace())
+		}
+		time.Sleep(300 * time.Millisecond) // the prompt starts
+		in.SendDTMF(t, b.Extension+"#", 150*time.Millisecond)
+		out := e.Carrier.WaitInvite(t, e164(p.A), in.SentAt(), 10*time.Second)
+		out.Ring()
+		out.Answer()
+		e.waitBridged(t, in.SentAt(), 1)
+		in.Hangup(t)
+		if !out.WaitEnded(3 * time.Second) {
+			t.Fatalf("caller's BYE did not reach A: %s", out.Trace())
+		}
+		checkShownOnly(t, "A (extension's party)", out, p.X, caller)
+		checkNotShown(t, "caller", in, p.X, p.A)
+	})
+
 	t.Run("B_calls_X_reaches_A", func(t *testing.T) {
 		p := newParties()
 		e.Bind(t, p.X, p.A, p.B)

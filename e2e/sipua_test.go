@@ -344,6 +344,45 @@ func (c *Call) Hangup(t *testing.T) {
 	}
 }
 
+// SendDTMF sends digits on an established call as SIP INFO
+// (application/dtmf-relay), one request per digit, gap apart.
+func (c *Call) SendDTMF(t *testing.T, digits string, gap time.Duration) {
+	t.Helper()
+	for _, d := range digits {
+		c.mu.Lock()
+		if c.remoteTag == "" {
+			c.mu.Unlock()
+			t.Fatalf("%s: INFO on a call that is not established", c.ua.name)
+		}
+		c.cseq++
+		seq := c.cseq
+		req := sip.NewRequest(sip.INFO, *c.target.Clone())
+		local, remote := c.localParty(), c.remoteParty()
+		c.mu.Unlock()
+		from := &sip.FromHeader{Address: local.Address}
+		from.Params.Add("tag", c.localTag)
+		to := &sip.ToHeader{Address: remote.Address}
+		to.Params.Add("tag", c.remoteTag)
+		req.AppendHeader(from)
+		req.AppendHeader(to)
+		req.AppendHeader(cloneCallID(c.invite.CallID()))
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.INFO})
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+		req.SetBody([]byte("Signal=" + string(d) + "\r\nDuration=160\r\n"))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := c.ua.cli.Do(ctx, req)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: INFO %c: %v", c.ua.name, d, err)
+		}
+		c.record(Msg{Status: res.StatusCode, Res: res})
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: INFO %c answered %d:\n%s", c.ua.name, d, res.StatusCode, res)
+		}
+		time.Sleep(gap)
+	}
+}
+
 // localParty and remoteParty are the dialog's From/To as this UA sends
 // them; caller holds c.mu.
 func (c *Call) localParty() *sip.FromHeader {

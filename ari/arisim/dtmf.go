@@ -70,8 +70,14 @@ func (s *Sim) SendDTMF(channelID, digits string, gap time.Duration) error {
 func (s *Sim) pressKeys(ch *channel, digits string, held, gap, wait time.Duration) {
 	s.afterCh(ch, wait, func() {
 		ch.dtmfReceived += digits[:1]
-		s.emit(s.chanApps(ch), &evDtmf{Type: "ChannelDtmfReceived", Timestamp: s.ts(), Digit: digits[:1],
+		d := digits[:1]
+		s.emit(s.chanApps(ch), &evDtmf{Type: "ChannelDtmfReceived", Timestamp: s.ts(), Digit: d,
 			DurationMs: int(held / time.Millisecond), Channel: s.snap(ch)})
+		if s.opts.DTMFEndOnly {
+			// The core's emulated end of the same key, reported at once.
+			s.emit(s.chanApps(ch), &evDtmf{Type: "ChannelDtmfReceived", Timestamp: s.ts(), Digit: d,
+				DurationMs: int(held / time.Millisecond), Channel: s.snap(ch)})
+		}
 		if len(digits) > 1 {
 			s.pressKeys(ch, digits[1:], held, gap, gap+held)
 		}

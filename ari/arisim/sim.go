@@ -70,6 +70,13 @@ type Options struct {
 	// DTMFDuration is how long the far party holds each key it presses
 	// with SendDTMF, reported as duration_ms; default 120 ms.
 	DTMFDuration time.Duration
+	// DTMFEndOnly makes SendDTMF digits arrive as Asterisk 22 reports
+	// DTMF that comes with no begin (SIP INFO, an RFC 4733 event whose
+	// first packets were lost): its core reports the end it received, then
+	// emulates the digit and reports that end too — two
+	// ChannelDtmfReceived for one key, under a millisecond apart (seen on
+	// Asterisk 22.10.1 with INFO application/dtmf-relay).
+	DTMFEndOnly bool
 	// HistoryLimit bounds the destroyed channels (and finished playbacks and
 	// recordings) kept for inspection; default 10000.
 	HistoryLimit int
