@@ -902,3 +902,42 @@ func TestCreateRoundTrips(t *testing.T) {
 		t.Errorf("cold create: %v, round trips %v; want the party index read first", err, trips)
 	}
 }
+
+// BenchmarkResolveNationalCaller is one call at a time from a caller in
+// national form that the process has not parsed before (the binding was
+// made by another process: the CLI, the API sidecar), as a call's first
+// resolve is. Run it with -benchtime at most 4096x: every resolve needs a
+// caller of its own.
+func BenchmarkResolveNationalCaller(b *testing.B) {
+	e := startTarget(b, "single").env(b, 64, Config{Quarantine: time.Hour})
+	const n = 4096
+	if b.N > n {
+		b.Skipf("-benchtime %dx: at most %d", b.N, n)
+	}
+	type call struct{ x, caller, want string }
+	var calls []call
+	for i := range int64(n) {
+		a, c := benchParties(i)
+		bd, err := e.svc.Create(context.Background(), Request{A: a, B: c, TTL: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		calls = append(calls, call{strings.TrimPrefix(bd.X, "+86"), strings.TrimPrefix(a, "+86"), c})
+	}
+	cn, err := e164.NewParser("CN")
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := New(e.rdb, pool.New(e.rdb, cn), cn, Config{Quarantine: time.Hour})
+	ctx := context.Background()
+	svc.Resolve(ctx, calls[0].x, calls[0].caller) // the connection, the virtual number's parse
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c := calls[1+i%(n-1)]
+		r, err := svc.Resolve(ctx, c.x, c.caller)
+		if err != nil || r.Target != c.want {
+			b.Fatalf("Resolve(%s, %s) = %+v, %v; want %s", c.x, c.caller, r, err, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -490,5 +491,50 @@ func TestPerBindingQuarantine(t *testing.T) {
 		if _, err := e.svc.Create(ctx, binding.Request{A: party(7), B: party(8), TTL: time.Hour, Quarantine: q}); !errors.Is(err, binding.ErrInvalid) {
 			t.Errorf("quarantine %v: %v, want ErrInvalid", q, err)
 		}
+	}
+}
+
+// TestResolveNationalCallers: a caller in national form that this process
+// never parsed (the binding was made elsewhere, by the CLI say) resolves
+// to the same route as in E.164 form — the route read under the guessed
+// number while the full parse runs is the one used — and a national
+// number that is no number is refused as one.
+func TestResolveNationalCallers(t *testing.T) {
+	e := newEnv(t, time.Hour, xs(1)...)
+	b, err := e.svc.Create(context.Background(), binding.Request{A: "+8613800000001", B: "+8613900000002", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, caller, want string
+		invalid            bool
+	}{
+		{"national A", "13800000001", "+8613900000002", false},
+		{"national B", "13900000002", "+8613800000001", false},
+		{"national stranger", "13700000003", "", false},
+		{"not a number", "19999999", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A fresh parser: nothing remembered from the create.
+			cn, err := e164.NewParser("CN")
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := binding.New(e.rdb, e.pool, cn, binding.Config{Quarantine: time.Hour})
+			r, err := svc.Resolve(context.Background(), strings.TrimPrefix(b.X, "+86"), tt.caller)
+			if tt.invalid {
+				if !errors.Is(err, e164.ErrInvalid) {
+					t.Fatalf("Resolve = %+v, %v; want ErrInvalid", r, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Target != tt.want || (tt.want != "") != (r.Action == binding.Connect) {
+				t.Errorf("Resolve = %+v, want target %q", r, tt.want)
+			}
+		})
 	}
 }
