@@ -406,6 +406,16 @@ func (s *Service) freeCandidates(ctx context.Context, req Request, now time.Time
 	return best, rest, nil
 }
 
+// currentSnapshot makes sure the cached pool is at the pool's current
+// version (one read of the version, and of the pool when it changed).
+func (s *Service) currentSnapshot(ctx context.Context) error {
+	v, err := s.pool.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("pool version: %w", err)
+	}
+	return s.loadSnapshot(ctx, v)
+}
+
 // loadSnapshot makes sure the cached pool is at version v. One goroutine
 // reads the pool; the others wait for it and take what it installed.
 func (s *Service) loadSnapshot(ctx context.Context, v int64) error {

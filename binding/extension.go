@@ -131,11 +131,7 @@ func (s *Service) createExt(ctx context.Context, req Request, now time.Time) (Bi
 // extCandidates lists, in order of preference, the numbers an AXE binding
 // of req could go to, by what the process knows.
 func (s *Service) extCandidates(ctx context.Context, req Request, now time.Time) ([]string, error) {
-	v, err := s.pool.Version(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pool version: %w", err)
-	}
-	if err := s.loadSnapshot(ctx, v); err != nil {
+	if err := s.currentSnapshot(ctx); err != nil {
 		return nil, err
 	}
 	nowMs := now.UnixMilli()

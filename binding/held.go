@@ -27,11 +27,7 @@ const probeBatch = 32
 // heldCandidates lists, in order of preference, the numbers an exclusive
 // binding of req could take, by what the process knows.
 func (s *Service) heldCandidates(ctx context.Context, req Request, now time.Time) ([]string, error) {
-	v, err := s.pool.Version(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pool version: %w", err)
-	}
-	if err := s.loadSnapshot(ctx, v); err != nil {
+	if err := s.currentSnapshot(ctx); err != nil {
 		return nil, err
 	}
 	nowMs := now.UnixMilli()

@@ -137,36 +137,15 @@ func (a *app) bindCmd() *cobra.Command {
 // bindModeCmd is `bind axn` or `bind axg`: a binding that holds its
 // virtual number for owner A.
 func (a *app) bindModeCmd(mode binding.Mode) *cobra.Command {
-	req := binding.Request{Mode: mode}
-	var asJSON bool
+	req := &binding.Request{Mode: mode}
 	use, short := "axn --a NUM [--b NUM]", "Give A a virtual number anyone can call; A calling it reaches --b, or the last caller"
 	if mode == binding.AXG {
 		use, short = "axg --a NUM --group NAME [--b NUM]", "Give A a virtual number only the group's members can call; A calling it reaches --b, or the last member who called"
 	}
-	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  exactArgs(0),
-		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
-			b, err := a.bindings.Create(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return a.printBinding(b, asJSON)
-		}),
-	}
+	cmd := a.createBindingCmd(req, use, short, "the owner's real number (required)")
 	f := cmd.Flags()
-	f.StringVar(&req.A, "a", "", "the owner's real number (required)")
 	f.StringVar(&req.B, "b", "", "the fixed party A reaches by calling X (default: the last caller within --reply-window)")
-	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
-	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
-	f.DurationVar(&req.TTL, "ttl", 30*24*time.Hour, "how long the binding lives")
 	f.BoolVar(&req.ShowCaller, "show-caller", false, "show A the caller's real number instead of X")
-	f.BoolVar(&req.Record, "record", false, "record calls on this binding")
-	f.DurationVar(&req.MaxDuration, "max-duration", 0, "end calls after this long (0: no limit)")
-	f.DurationVar(&req.RingTimeout, "ring-timeout", 0, "how long the called party rings (0: the server default)")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.MarkFlagRequired("a")
 	if mode == binding.AXG {
 		f.StringVar(&req.Group, "group", "", "the group whose members may call (required; see privnum group)")
 		cmd.MarkFlagRequired("group")
@@ -176,14 +155,25 @@ func (a *app) bindModeCmd(mode binding.Mode) *cobra.Command {
 
 // bindAXECmd is `bind axe`: an extension on a virtual number for A.
 func (a *app) bindAXECmd() *cobra.Command {
-	req := binding.Request{Mode: binding.AXE}
+	req := &binding.Request{Mode: binding.AXE}
+	cmd := a.createBindingCmd(req, "axe --a NUM [--x NUM] [--ext N]",
+		"Give A an extension on a virtual number: callers dial X and key it; A calling X reaches the last caller",
+		"the party's real number (required)")
+	cmd.Flags().StringVar(&req.Extension, "ext", "", "the extension to take, --extension-digits long (default: the allocator chooses)")
+	return cmd
+}
+
+// createBindingCmd is a bind subcommand that creates req, with the flags
+// every mode shares (--a, --x, --area, --ttl, the call options, --json);
+// the caller adds the mode's own.
+func (a *app) createBindingCmd(req *binding.Request, use, short, aHelp string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "axe --a NUM [--x NUM] [--ext N]",
-		Short: "Give A an extension on a virtual number: callers dial X and key it; A calling X reaches the last caller",
+		Use:   use,
+		Short: short,
 		Args:  exactArgs(0),
 		RunE: a.withServices(func(cmd *cobra.Command, _ []string) error {
-			b, err := a.bindings.Create(cmd.Context(), req)
+			b, err := a.bindings.Create(cmd.Context(), *req)
 			if err != nil {
 				return err
 			}
@@ -191,9 +181,8 @@ func (a *app) bindAXECmd() *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.A, "a", "", "the party's real number (required)")
+	f.StringVar(&req.A, "a", "", aHelp)
 	f.StringVar(&req.X, "x", "", "use this virtual number instead of allocating one")
-	f.StringVar(&req.Extension, "ext", "", "the extension to take, --extension-digits long (default: the allocator chooses)")
 	f.StringVar(&req.Area, "area", "", "prefer virtual numbers tagged with this area")
 	f.DurationVar(&req.TTL, "ttl", 30*24*time.Hour, "how long the binding lives")
 	f.BoolVar(&req.Record, "record", false, "record calls on this binding")
