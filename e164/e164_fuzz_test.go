@@ -150,3 +150,39 @@ func checkMask(t *testing.T, n string) {
 		}
 	}
 }
+
+// FuzzNational checks the fast path for national input: whatever it
+// accepts, libphonenumber's full parse reads as the same number.
+func FuzzNational(f *testing.F) {
+	for _, s := range []struct {
+		region uint16
+		in     string
+	}{
+		{regionIndex("CN"), "13800000001"},
+		{regionIndex("CN"), "8613800000001"},
+		{regionIndex("US"), "2025550123"},
+		{regionIndex("US"), "12025550123"},
+		{regionIndex("GB"), "2071838750"},
+		{regionIndex("BY"), "8810000000000"},
+		{regionIndex("AR"), "91123456789"},
+		{regionIndex("MX"), "15512345678"},
+		{regionIndex("IT"), "0612345678"},
+	} {
+		f.Add(s.region, s.in)
+	}
+	f.Fuzz(func(t *testing.T, ri uint16, in string) {
+		checkNational(t, cliRegions[int(ri)%len(cliRegions)], in)
+	})
+}
+
+func checkNational(t *testing.T, region, in string) bool {
+	t.Helper()
+	out, ok := national(region, in)
+	if !ok {
+		return false
+	}
+	if want, err := (Parser{Region: region}).full(in, in); want != out || err != nil {
+		t.Fatalf("region %s: national(%q) = %q, but the full parse gives %q, %v", region, in, out, want, err)
+	}
+	return true
+}

@@ -2,7 +2,10 @@ package e164
 
 import (
 	"errors"
+	"strconv"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 func TestParse(t *testing.T) {
@@ -95,6 +98,46 @@ func TestCanonicalTakesCommonNumbers(t *testing.T) {
 	for _, in := range []string{"+8613800000001", "+12025550123", "+8617000000000"} {
 		if !canonical(in) {
 			t.Errorf("canonical(%q) = false: the fast path is not taken", in)
+		}
+	}
+}
+
+// TestNationalAgreesWithParse: the fast path for national input gives what
+// the full parse gives, for every region's example numbers of every type,
+// written as national significant numbers, behind a national prefix, with
+// the country code in front, and with digits changed.
+func TestNationalAgreesWithParse(t *testing.T) {
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
+		phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER, phonenumbers.UAN, phonenumbers.PAGER}
+	taken := 0
+	for region := range phonenumbers.GetSupportedRegions() {
+		cc := strconv.Itoa(phonenumbers.GetCountryCodeForRegion(region))
+		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			nsn := phonenumbers.GetNationalSignificantNumber(ex)
+			variants := []string{nsn, ndd + nsn, cc + nsn, nsn[:len(nsn)-1], nsn + "0"}
+			for i := range nsn {
+				b := []byte(nsn)
+				b[i] = '0' + (b[i]-'0'+1)%10
+				variants = append(variants, string(b))
+			}
+			for _, in := range variants {
+				if checkNational(t, region, in) {
+					taken++
+				}
+			}
+		}
+	}
+	if taken < 1000 {
+		t.Errorf("the fast path took only %d of the example numbers", taken)
+	}
+	for _, c := range []struct{ region, in string }{{"CN", "13800000001"}, {"US", "2025550123"}, {"GB", "7400123456"}} {
+		if !checkNational(t, c.region, c.in) {
+			t.Errorf("national(%s, %q): the fast path is not taken", c.region, c.in)
 		}
 	}
 }
