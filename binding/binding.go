@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -209,6 +210,8 @@ type Service struct {
 	cache  candidates
 	// modal remembers the numbers held by a mode with a mode record.
 	modal modalSet
+	// routes is the route cache while CacheRoutes runs.
+	routes atomic.Pointer[routeCache]
 	// ap, when set, carries Create's commands (see Config.AutoPipeline).
 	ap *redis.AutoPipeliner
 }

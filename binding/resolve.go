@@ -97,6 +97,22 @@ func (s *Service) Peek(ctx context.Context, x, caller string) (Route, error) {
 }
 
 func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (Route, error) {
+	now := time.Now()
+	c := s.routes.Load()
+	tried := "" // the route key already looked up in the route cache
+	if c != nil {
+		// The route cache holds routes under numbers privnum parsed when
+		// it stored them: a route found under the numbers' candidates
+		// proves them valid, and so what Parse would make of them.
+		xc, xok := s.parser.Candidate(x)
+		cc, cok := s.parser.Candidate(caller)
+		if xok && cok && !s.modal.has(xc) {
+			tried = store.RouteKey(xc, cc)
+			if h, hit := c.get(tried, now); hit && h.last != "1" {
+				return route(h, xc, cc, now), nil
+			}
+		}
+	}
 	var err error
 	if x, err = s.parser.Parse(x); err != nil {
 		return Route{}, fmt.Errorf("dialed number: %w", err)
@@ -104,20 +120,22 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 	if caller, err = s.parser.Parse(caller); err != nil {
 		return Route{}, fmt.Errorf("caller: %w", err)
 	}
-	now := time.Now()
 	var h routeFields
 	found := false
 	if !s.modal.has(x) {
 		// The caller's route answers alone unless it is an owner's that
 		// needs the last caller: one HGETALL, as before modes.
-		m, err := s.rdb.HGetAll(ctx, store.RouteKey(x, caller)).Result()
-		if err != nil {
-			return Route{}, fmt.Errorf("resolve %s: %w", x, err)
+		key := store.RouteKey(x, caller)
+		if c != nil && key != tried {
+			h, found = c.get(key, now)
 		}
-		for k, v := range m {
-			h.set(k, v)
+		if !found {
+			var err error
+			if h, found, err = s.readRoute(ctx, c, key); err != nil {
+				return Route{}, fmt.Errorf("resolve %s: %w", x, err)
+			}
 		}
-		found = len(m) > 0 && h.last != "1"
+		found = found && h.last != "1"
 	}
 	if !found {
 		h = routeFields{}
@@ -132,39 +150,45 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 		}
 		s.modal.note(x, h.mode != "" && h.mode != string(AXB))
 	}
+	return route(h, x, caller, now), nil
+}
+
+// route is where a call from caller to x goes, as its route fields h say
+// at now.
+func route(h routeFields, x, caller string, now time.Time) Route {
 	r := Route{Action: Reject, X: x, Caller: caller}
 	stranger := h.stranger == "1"
 	// X's AXE mode record names no binding: the extension entered picks one.
 	if h.id == "" && !(stranger && h.mode == string(AXE)) {
 		r.Reason = ReasonNoBinding
-		return r, nil
+		return r
 	}
 	r.BindingID, r.Mode, r.Extension = h.id, modeOf(h.mode), h.ext
 	exp, _ := strconv.ParseInt(h.exp, 10, 64)
 	switch {
 	case h.rel == "1" || exp <= now.UnixMilli():
 		r.Reason = ReasonExpired
-		return r, nil
+		return r
 	case stranger && r.Mode == AXE:
 		r.Action, r.Digits = Collect, defaultDigits
 		if d, err := strconv.Atoi(h.digits); err == nil && d > 0 {
 			r.Digits = d
 		}
-		return r, nil
+		return r
 	case stranger && r.Mode == AXG && h.member != "1":
 		r.Reason = ReasonNotInGroup
-		return r, nil
+		return r
 	case stranger && r.Mode != AXN && r.Mode != AXG:
 		r.Reason = ReasonNoBinding
-		return r, nil
+		return r
 	case stranger:
 		r.Target = h.a
 	case h.allow != "1":
 		r.Reason = ReasonDirection
-		return r, nil
+		return r
 	case h.peer == "":
 		r.Reason = ReasonNoLastCaller
-		return r, nil
+		return r
 	default:
 		r.Target = h.peer
 	}
@@ -178,13 +202,20 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 	ringS, _ := strconv.Atoi(h.ring)
 	r.MaxDuration = time.Duration(maxS) * time.Second
 	r.RingTimeout = time.Duration(ringS) * time.Second
-	return r, nil
+	return r
 }
 
 // routeFields are the fields of the resolve script's answer that routing
 // reads: a caller's route, or X's mode record with the script's marks.
 type routeFields struct {
 	id, mode, exp, rel, allow, peer, a, show, rec, max, ring, stranger, member, digits, last, ext string
+}
+
+// setAll sets the fields of a route hash.
+func (f *routeFields) setAll(m map[string]string) {
+	for k, v := range m {
+		f.set(k, v)
+	}
 }
 
 func (f *routeFields) set(k, v string) {

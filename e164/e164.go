@@ -81,12 +81,19 @@ func (p Parser) Parse(s string) (string, error) {
 // full parse, which is several times slower. It reports false when it
 // cannot tell; the full parse then decides.
 func canonical(in string) bool {
+	num, ok := canonicalShape(in)
+	return ok && phonenumbers.IsValidNumber(num)
+}
+
+// canonicalShape checks everything canonical checks but the numbering
+// plan, and returns the number for that last check.
+func canonicalShape(in string) (*phonenumbers.PhoneNumber, bool) {
 	if len(in) < 8 || len(in) > 16 || in[0] != '+' || in[1] == '0' {
-		return false
+		return nil, false
 	}
 	for i := 1; i < len(in); i++ {
 		if in[i] < '0' || in[i] > '9' {
-			return false
+			return nil, false
 		}
 	}
 	for ccLen := 1; ccLen <= 3; ccLen++ {
@@ -96,22 +103,71 @@ func canonical(in string) bool {
 		}
 		rest := in[1+ccLen:]
 		if rest == "" || rest[0] == '0' {
-			return false // leading zeros need the full parse
+			return nil, false // leading zeros need the full parse
 		}
 		if np := phonenumbers.GetNddPrefixForRegion(phonenumbers.GetRegionCodeForCountryCode(cc), true); np != "" && strings.HasPrefix(rest, np) {
 			// The full parse may read this digit as a national prefix
 			// (+375 8…): let it decide, as it does for every other form
 			// of the number.
-			return false
+			return nil, false
 		}
 		nn, err := strconv.ParseUint(rest, 10, 64)
 		if err != nil {
-			return false
+			return nil, false
 		}
 		c32 := int32(cc)
-		return phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn})
+		return &phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn}, true
 	}
-	return false
+	return nil, false
+}
+
+// Remember checks that n is a valid number in E.164 form, which Parse
+// returns unchanged, and makes Parse (and Candidate) answer at once for
+// it and for its national form in the parser's region: for numbers about
+// to be dialed, learned ahead of their calls. It reports whether n is
+// such a number; without a memo (the zero Parser) it only checks.
+func (p Parser) Remember(n string) bool {
+	if !canonical(n) {
+		return false
+	}
+	if p.memo == nil {
+		return true
+	}
+	p.memo.put(n, n)
+	if r, ok := nationalRules()[p.Region]; ok && strings.HasPrefix(n, r.cc) {
+		in := n[len(r.cc):]
+		if _, ok := nationalShape(p.Region, in); ok {
+			p.memo.put(in, n) // what national makes of it
+		}
+	}
+	return true
+}
+
+// Candidate returns what Parse returns for s if that is a valid number,
+// without checking the numbering plan, which is most of what parsing a
+// number it has not seen costs: s as Parse last returned it, s itself in
+// E.164 form, or a national number behind its region's country code. ok
+// is false when it cannot tell. A caller that knows the candidate to be
+// valid (it is a number privnum stored after parsing it) has Parse's
+// answer.
+func (p Parser) Candidate(s string) (string, bool) {
+	if p.memo != nil {
+		if out, ok := p.memo.get(s); ok {
+			return out, true
+		}
+	}
+	if _, ok := canonicalShape(s); ok {
+		return s, true
+	}
+	r, ok := nationalShape(p.Region, s)
+	if !ok {
+		return "", false
+	}
+	out := r.cc + s
+	if _, ok := canonicalShape(out); !ok {
+		return "", false
+	}
+	return out, true
 }
 
 // nationalRule is what the fast path for national input needs to know of
@@ -155,18 +211,8 @@ var nationalRules = sync.OnceValue(func() map[string]nationalRule {
 // too, at a fraction of its cost. It reports false when it cannot tell;
 // the full parse then decides.
 func national(region, in string) (string, bool) {
-	if region == "" || len(in) > maxDigits {
-		return "", false
-	}
-	for i := 0; i < len(in); i++ {
-		if in[i] < '0' || in[i] > '9' {
-			return "", false
-		}
-	}
-	// A number that starts with the country code may be read as one
-	// written with it (Tristan da Cunha's "29000" is +290 00).
-	r, ok := nationalRules()[region]
-	if !ok || strings.HasPrefix(in, r.cc[1:]) || r.idd.MatchString(in) || (r.npp != nil && r.npp.MatchString(in)) {
+	r, ok := nationalShape(region, in)
+	if !ok {
 		return "", false
 	}
 	out := r.cc + in
@@ -174,6 +220,26 @@ func national(region, in string) (string, bool) {
 		return "", false
 	}
 	return out, true
+}
+
+// nationalShape returns region's rule when in is digits only and nothing
+// in front of it could be read as a dialling prefix or a country code.
+func nationalShape(region, in string) (nationalRule, bool) {
+	if region == "" || len(in) > maxDigits {
+		return nationalRule{}, false
+	}
+	for i := 0; i < len(in); i++ {
+		if in[i] < '0' || in[i] > '9' {
+			return nationalRule{}, false
+		}
+	}
+	// A number that starts with the country code may be read as one
+	// written with it (Tristan da Cunha's "29000" is +290 00).
+	r, ok := nationalRules()[region]
+	if !ok || strings.HasPrefix(in, r.cc[1:]) || r.idd.MatchString(in) || (r.npp != nil && r.npp.MatchString(in)) {
+		return nationalRule{}, false
+	}
+	return r, true
 }
 
 func (p Parser) parse(s string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -183,6 +184,52 @@ func checkNational(t *testing.T, region, in string) bool {
 	}
 	if want, err := (Parser{Region: region}).full(in, in); want != out || err != nil {
 		t.Fatalf("region %s: national(%q) = %q, but the full parse gives %q, %v", region, in, out, want, err)
+	}
+	return true
+}
+
+// FuzzCandidate: a candidate that is a valid number is what Parse returns.
+func FuzzCandidate(f *testing.F) {
+	for _, s := range []struct {
+		region uint16
+		in     string
+	}{
+		{regionIndex("CN"), "13800000001"},
+		{regionIndex("CN"), "+8613800000001"},
+		{regionIndex("CN"), "1380000000"},
+		{regionIndex("US"), "2025550123"},
+		{regionIndex("BM"), "3100000"},
+		{regionIndex("TA"), "29000"},
+		{regionIndex("BY"), "+3758100000000"},
+		{regionIndex(""), "+12025550123"},
+	} {
+		f.Add(s.region, s.in)
+	}
+	f.Fuzz(func(t *testing.T, ri uint16, in string) {
+		checkCandidate(t, cliRegions[int(ri)%len(cliRegions)], in)
+	})
+}
+
+func checkCandidate(t *testing.T, region, in string) bool {
+	t.Helper()
+	p := Parser{Region: region}
+	cand, ok := p.Candidate(in)
+	if !ok || !canonical(cand) {
+		return false
+	}
+	if out, err := p.Parse(in); out != cand || err != nil {
+		t.Fatalf("region %q: Candidate(%q) = %q, a valid number, but Parse gives %q, %v", region, in, cand, out, err)
+	}
+	// Remembering the number changes nothing Parse answers.
+	m, _ := NewParser(region)
+	if !m.Remember(cand) {
+		t.Fatalf("region %q: Remember(%q) refused a valid number", region, cand)
+	}
+	for _, s := range []string{in, cand, strings.TrimPrefix(cand, "+"+strconv.Itoa(int(phonenumbers.GetCountryCodeForRegion(region))))} {
+		want, werr := p.Parse(s)
+		if got, err := m.Parse(s); got != want || (err == nil) != (werr == nil) {
+			t.Fatalf("region %q, %q remembered: Parse(%q) = %q, %v; without it %q, %v", region, cand, s, got, err, want, werr)
+		}
 	}
 	return true
 }

@@ -141,3 +141,73 @@ func TestNationalAgreesWithParse(t *testing.T) {
 		}
 	}
 }
+
+// TestCandidate: a candidate that is a valid number is what Parse
+// returns, for every region's example numbers in the forms of
+// TestNationalAgreesWithParse and in E.164; what Parse remembers is a
+// candidate too.
+func TestCandidate(t *testing.T) {
+	taken := 0
+	for region := range phonenumbers.GetSupportedRegions() {
+		cc := strconv.Itoa(phonenumbers.GetCountryCodeForRegion(region))
+		ndd := phonenumbers.GetNddPrefixForRegion(region, true)
+		for _, typ := range []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE} {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			nsn := phonenumbers.GetNationalSignificantNumber(ex)
+			for _, in := range []string{nsn, ndd + nsn, cc + nsn, "+" + cc + nsn, nsn + "1"} {
+				if checkCandidate(t, region, in) {
+					taken++
+				}
+			}
+		}
+	}
+	if taken < 300 {
+		t.Errorf("only %d candidates", taken)
+	}
+	p, _ := NewParser("DE")
+	want := p.MustParse("030 123456")
+	if got, ok := p.Candidate("030 123456"); !ok || got != want {
+		t.Errorf("Candidate of a parsed number = %q, %v; want %q from the memo", got, ok, want)
+	}
+	if _, ok := p.Candidate("030 1234567"); ok {
+		t.Error("Candidate of a national number behind a national prefix, never parsed: want no candidate")
+	}
+}
+
+// TestRemember: a remembered number, and its national form, parse to it
+// from the memo, as the full parse would; an invalid one is refused and
+// not remembered.
+func TestRemember(t *testing.T) {
+	p, _ := NewParser("CN")
+	if !p.Remember("+8613800000001") {
+		t.Fatal("Remember refused a valid number")
+	}
+	for _, in := range []string{"+8613800000001", "13800000001"} {
+		if got, ok := p.memo.get(in); !ok || got != "+8613800000001" {
+			t.Errorf("memo[%q] = %q, %v", in, got, ok)
+		}
+		if want, err := (Parser{Region: "CN"}).Parse(in); err != nil || want != "+8613800000001" {
+			t.Errorf("the full parse of %q = %q, %v", in, want, err)
+		}
+	}
+	for _, n := range []string{"+8600000000000", "13800000001", "+86 138 0000 0001", "+3758100000000"} {
+		if p.Remember(n) {
+			t.Errorf("Remember(%q) = true", n)
+		}
+		if _, ok := p.memo.get(n); ok && n != "13800000001" {
+			t.Errorf("%q remembered", n)
+		}
+	}
+	// A region whose national prefix reads like the number: the national
+	// form is left to the full parse.
+	bm, _ := NewParser("BM")
+	if n := bm.MustParse("+14413100000"); !bm.Remember(n) {
+		t.Fatalf("Remember(%s) refused", n)
+	}
+	if _, ok := bm.memo.get("3100000"); ok {
+		t.Error("BM: 3100000 remembered, but Parse reads it as +14413100000 through a national prefix transform")
+	}
+}

@@ -54,6 +54,7 @@ type serveConfig struct {
 	msgLimit                         int
 	msgWindow                        time.Duration
 	headroomEvery                    time.Duration
+	routeCache                       int
 	// pruneAfter, when > 0, deletes recordings older than it daily.
 	pruneAfter age
 	// quiet logs only warnings and errors (the demo).
@@ -100,6 +101,8 @@ func (a *app) serveCmd() *cobra.Command {
 	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	f.DurationVar(&sc.headroomEvery, "headroom-every", time.Minute, "how often the privnum_pool_headroom gauge is computed from the party index (0: never)")
+	f.IntVar(&sc.routeCache, "route-cache", 100000, "how many call routes to keep in memory, kept coherent with Redis by client tracking, so that a call is routed without a Redis round trip (0: read Redis for every call); env PRIVNUM_ROUTE_CACHE")
+	a.envFlag(f, "route-cache", "PRIVNUM_ROUTE_CACHE")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
 }
@@ -294,6 +297,17 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	defer stopRun()
+	if sc.routeCache > 0 {
+		registerRouteCache(reg, a.bindings)
+		workers.Go(func() {
+			if err := a.bindings.CacheRoutes(runCtx, sc.routeCache); err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("no route cache: every call reads its route from Redis", "err", err)
+			}
+		})
+	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- client.Run(runCtx, app) }()
 	go keepWarm(runCtx, client, a.rdb)
@@ -315,9 +329,6 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(c.val(q.Stats())) }))
 	}
-	var workers sync.WaitGroup
-	defer workers.Wait()
-	defer stopRun()
 	workers.Add(2)
 	go func() { defer workers.Done(); cbs.Run(runCtx) }()
 	go func() {
@@ -407,6 +418,35 @@ const (
 // to Redis before the first call, and keeps the ARI ones open while no
 // call uses them, until ctx is done. Failures are left to the calls to
 // report.
+// registerRouteCache exports the route cache's counters.
+func registerRouteCache(reg prometheus.Registerer, b *binding.Service) {
+	for _, c := range []struct {
+		name, help string
+		counter    bool
+		val        func(binding.RouteCacheStats) float64
+	}{
+		{"privnum_route_cache_hits_total", "Calls routed from the route cache, without a Redis round trip.", true, func(s binding.RouteCacheStats) float64 { return float64(s.Hits) }},
+		{"privnum_route_cache_misses_total", "Calls whose route was read from Redis while the route cache was served.", true, func(s binding.RouteCacheStats) float64 { return float64(s.Misses) }},
+		{"privnum_route_cache_prefetched_total", "Routes read ahead of their first call after Redis reported them created or changed.", true, func(s binding.RouteCacheStats) float64 { return float64(s.Prefetched) }},
+		{"privnum_route_cache_invalidations_total", "Route changes Redis reported to the route cache.", true, func(s binding.RouteCacheStats) float64 { return float64(s.Invalidations) }},
+		{"privnum_route_cache_tracking_ups_total", "How often client tracking came up; more than once means it was lost and the route cache emptied.", true, func(s binding.RouteCacheStats) float64 { return float64(s.Ups) }},
+		{"privnum_route_cache_routes", "Routes held in the route cache.", false, func(s binding.RouteCacheStats) float64 { return float64(s.Routes) }},
+		{"privnum_route_cache_live", "1 while the route cache is served (client tracking up on every Redis primary).", false, func(s binding.RouteCacheStats) float64 {
+			if s.Live {
+				return 1
+			}
+			return 0
+		}},
+	} {
+		f := func() float64 { return c.val(b.RouteCacheStats()) }
+		if c.counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, f))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: c.name, Help: c.help}, f))
+		}
+	}
+}
+
 func keepWarm(ctx context.Context, client *ari.Client, rdb redis.UniversalClient) {
 	warmRedis(ctx, rdb, warmConns)
 	t := time.NewTicker(warmEvery)

@@ -1,0 +1,269 @@
+package binding_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/internal/store"
+)
+
+// startCache runs the route cache of e's service until the test ends and
+// waits until it is served.
+func startCache(t *testing.T, e env) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.CacheRoutes(ctx, 1000) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("CacheRoutes = %v, want context.Canceled", err)
+		}
+	})
+	waitStats(t, e, "the cache to go live", func(s binding.RouteCacheStats) bool { return s.Live })
+}
+
+// waitStats waits until the route cache's counters satisfy ok.
+func waitStats(t *testing.T, e env, what string, ok func(binding.RouteCacheStats) bool) binding.RouteCacheStats {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := e.svc.RouteCacheStats()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %+v", what, s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func resolveTo(t *testing.T, e env, x, caller string) binding.Route {
+	t.Helper()
+	r, err := e.svc.Resolve(context.Background(), x, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRouteCacheServesNewBindingsFromMemory: a binding created after the
+// cache went live (by another process: another Service) is read ahead, and
+// its first calls are resolved from memory, as Redis would resolve them.
+func TestRouteCacheServesNewBindingsFromMemory(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, time.Hour, xs(1)...)
+	startCache(t, e)
+	other := binding.New(e.rdb, e.pool, cn, binding.Config{Quarantine: time.Hour})
+	b, err := other.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitStats(t, e, "both routes read ahead", func(s binding.RouteCacheStats) bool { return s.Prefetched >= 2 && s.Routes == 2 })
+	// As E.164 and as trunks often deliver them, in national form.
+	national := func(n string) string { return strings.TrimPrefix(n, "+86") }
+	calls := []struct{ x, caller, target string }{
+		{b.X, party(1), party(2)}, {b.X, party(2), party(1)},
+		{national(b.X), national(party(1)), party(2)}, {national(b.X), national(party(2)), party(1)},
+	}
+	for _, c := range calls {
+		r := resolveTo(t, e, c.x, c.caller)
+		want, err := other.Resolve(ctx, c.x, c.caller) // no cache: Redis
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Action != binding.Connect || r.Target != c.target || r != want {
+			t.Errorf("%s calls %s from memory: %+v; from Redis: %+v", c.caller, c.x, r, want)
+		}
+	}
+	after := e.svc.RouteCacheStats()
+	if after.Hits-before.Hits != uint64(len(calls)) || after.Misses != before.Misses {
+		t.Errorf("hits %d -> %d, misses %d -> %d: want every call resolved from memory", before.Hits, after.Hits, before.Misses, after.Misses)
+	}
+	// A stranger has no route: Redis answers, and nothing is kept.
+	if r := resolveTo(t, e, b.X, party(3)); r.Action != binding.Reject {
+		t.Errorf("stranger: %+v", r)
+	}
+	if s := e.svc.RouteCacheStats(); s.Routes != 2 {
+		t.Errorf("routes held after a stranger's call: %d, want 2", s.Routes)
+	}
+}
+
+// TestRouteCacheFollowsChanges: whatever changes a route in Redis, the
+// next call after the change was reported resolves as Redis would.
+func TestRouteCacheFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		change func(t *testing.T, e env, b binding.Binding)
+		want   binding.Action
+	}{
+		{"released", func(t *testing.T, e env, b binding.Binding) {
+			if _, err := e.svc.Release(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, binding.Reject},
+		{"route rewritten by another client", func(t *testing.T, e env, b binding.Binding) {
+			if err := e.rdb.HSet(ctx, store.RouteKey(b.X, b.A), "peer", party(9)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}, binding.Connect},
+		{"route deleted", func(t *testing.T, e env, b binding.Binding) {
+			if err := e.rdb.Del(ctx, store.RouteKey(b.X, b.A)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}, binding.Reject},
+		{"route key expired", func(t *testing.T, e env, b binding.Binding) {
+			if err := e.rdb.PExpire(ctx, store.RouteKey(b.X, b.A), 20*time.Millisecond).Err(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(40 * time.Millisecond)
+		}, binding.Reject},
+		{"everything flushed", func(t *testing.T, e env, b binding.Binding) {
+			flushAll(t, e.rdb)
+		}, binding.Reject},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, time.Hour, xs(1)...)
+			startCache(t, e)
+			b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+			if r := resolveTo(t, e, b.X, b.A); r.Target != b.B {
+				t.Fatalf("before the change: %+v", r)
+			}
+			before := e.svc.RouteCacheStats()
+			tt.change(t, e, b)
+			// The change is reported (a route key invalidated, or the
+			// whole cache emptied) before the next call is resolved.
+			waitStats(t, e, "the change reported", func(s binding.RouteCacheStats) bool {
+				return s.Invalidations > before.Invalidations || s.Routes < before.Routes
+			})
+			r := resolveTo(t, e, b.X, b.A)
+			want, err := binding.New(e.rdb, e.pool, cn, binding.Config{Quarantine: time.Hour}).Peek(ctx, b.X, b.A)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Action != tt.want || r.Target != want.Target || r.Reason != want.Reason {
+				t.Errorf("after the change: %+v; Redis says %+v", r, want)
+			}
+		})
+	}
+}
+
+// TestRouteCacheOffWithoutTracking: a tracking connection killed, or
+// stalled, turns the cache off and empties it, so a change made meanwhile
+// is never hidden by a route read before.
+func TestRouteCacheOffWithoutTracking(t *testing.T) {
+	ctx := context.Background()
+	t.Run("killed together with a change", func(t *testing.T) {
+		e := newEnv(t, time.Hour, xs(1)...)
+		startCache(t, e)
+		b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+		resolveTo(t, e, b.X, b.A)
+		before := e.svc.RouteCacheStats()
+		// Kill the tracking connections and change the route in one
+		// transaction on each primary: the change may never be reported.
+		key := store.RouteKey(b.X, b.A)
+		ids := map[string]string{}
+		eachPrimary(t, e.rdb, func(c *redis.Client) { ids[c.Options().Addr] = trackingClientID(t, c) })
+		eachPrimary(t, e.rdb, func(c *redis.Client) {
+			id := ids[c.Options().Addr]
+			if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Do(ctx, "CLIENT", "KILL", "ID", id)
+				if ownsKey(ctx, c, key) {
+					p.HSet(ctx, key, "peer", party(9))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		waitStats(t, e, "tracking back up", func(s binding.RouteCacheStats) bool { return s.Ups > before.Ups && s.Live })
+		if r := resolveTo(t, e, b.X, b.A); r.Target != party(9) {
+			t.Errorf("after tracking was lost: %+v, want the changed peer %s", r, party(9))
+		}
+	})
+	t.Run("stalled", func(t *testing.T) {
+		e := newEnv(t, time.Hour, xs(1)...)
+		startCache(t, e)
+		eachPrimary(t, e.rdb, func(c *redis.Client) {
+			if err := c.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		paused := time.Now()
+		waitStats(t, e, "the cache off", func(s binding.RouteCacheStats) bool { return !s.Live })
+		if d := time.Since(paused); d > 2*store.TrackInterval+200*time.Millisecond {
+			t.Errorf("the cache stayed on %s after tracking stalled", d)
+		}
+		time.Sleep(time.Until(paused.Add(1600 * time.Millisecond))) // the pause ends before the next test
+	})
+}
+
+// eachPrimary runs f on a client of every primary of rdb.
+func eachPrimary(t *testing.T, rdb redis.UniversalClient, f func(*redis.Client)) {
+	t.Helper()
+	switch c := rdb.(type) {
+	case *redis.Client:
+		f(c)
+	case *redis.ClusterClient:
+		if err := c.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error { f(m); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("client %T", rdb)
+	}
+}
+
+// ownsKey reports whether the primary c serves key (always, outside a
+// cluster).
+func ownsKey(ctx context.Context, c *redis.Client, key string) bool {
+	err := c.Do(ctx, "EXISTS", key).Err()
+	return err == nil || !strings.HasPrefix(err.Error(), "MOVED")
+}
+
+// trackingClientID returns the id of the route cache's tracking
+// connection on the primary c.
+func trackingClientID(t *testing.T, c *redis.Client) string {
+	t.Helper()
+	list, err := c.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(list, "\n") {
+		if !strings.Contains(l, " name=privnum-tracking ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				return id
+			}
+		}
+	}
+	t.Fatalf("no tracking connection on %s:\n%s", c.Options().Addr, list)
+	return ""
+}
+
+func flushAll(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	eachPrimary(t, rdb, func(c *redis.Client) {
+		if err := c.FlushAll(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
