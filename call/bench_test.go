@@ -85,12 +85,18 @@ type benchApp struct {
 	reg     *prometheus.Registry
 	callers []string
 	xs      []string
+	svc     *binding.Service
 }
 
-func newBenchApp(b *testing.B, n int) *benchApp {
+func newBenchApp(b *testing.B, n int) *benchApp { return newBenchAppCache(b, n, false) }
+
+// newBenchAppCache is newBenchApp, with the binding service's route cache
+// running when cached is set (the bindings are made once it is up, and
+// read ahead, as serve's are).
+func newBenchAppCache(b *testing.B, n int, cached bool) *benchApp {
 	b.Helper()
 	rdb := redistest.Client(b)
-	cn := e164.Parser{Region: "CN"}
+	cn, _ := e164.NewParser("CN")
 	p := pool.New(rdb, cn)
 	ctx := context.Background()
 	entries := make([]pool.Entry, 16)
@@ -101,11 +107,21 @@ func newBenchApp(b *testing.B, n int) *benchApp {
 		b.Fatal(err)
 	}
 	svc := binding.New(rdb, p, cn, binding.Config{Quarantine: time.Hour})
+	if cached {
+		cctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); svc.CacheRoutes(cctx, 2*n) }()
+		b.Cleanup(func() { stop(); <-done })
+		for !svc.RouteCacheStats().Live {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	ba := &benchApp{
 		sw:      &instantSwitch{originated: make(chan ari.OriginateRequest, 1), joined: make(chan string, 1)},
 		reg:     prometheus.NewRegistry(),
 		callers: make([]string, n),
 		xs:      make([]string, n),
+		svc:     svc,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
@@ -226,9 +242,26 @@ func BenchmarkBridgedCallMemory(b *testing.B) {
 // handled to the outbound originate (the privnum_routing_seconds span plus
 // the event hand-off), with the Resolve on a real Redis; each call is then
 // torn down. It reports the exact p50 and p99 besides the mean.
-func BenchmarkRouting(b *testing.B) {
-	const n = 1000
-	ba := newBenchApp(b, n)
+func BenchmarkRouting(b *testing.B) { benchRouting(b, newBenchApp(b, 1000)) }
+
+// BenchmarkRoutingCached is BenchmarkRouting with the route cache running,
+// as in serve: the routes were read ahead when the bindings were made, so
+// no call waits for Redis.
+func BenchmarkRoutingCached(b *testing.B) {
+	ba := newBenchAppCache(b, 1000, true)
+	svc := ba.svc
+	for svc.RouteCacheStats().Routes < 2*len(ba.callers) {
+		time.Sleep(time.Millisecond)
+	}
+	before := svc.RouteCacheStats()
+	benchRouting(b, ba)
+	if st := svc.RouteCacheStats(); st.Misses != before.Misses {
+		b.Fatalf("%d calls read Redis", st.Misses-before.Misses)
+	}
+}
+
+func benchRouting(b *testing.B, ba *benchApp) {
+	n := len(ba.callers)
 	for i := range 50 { // warm-up
 		ba.app.HandleEvent(ba.inbound(i, i))
 		r := <-ba.sw.originated
@@ -240,51 +273,6 @@ func BenchmarkRouting(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		ev := ba.inbound(i%n, 50+i)
-		t := time.Now()
-		ba.app.HandleEvent(ev)
-		r := <-ba.sw.originated
-		ds = append(ds, time.Since(t))
-		b.StopTimer()
-		ba.hangup(ev.Channel.ID, r.ChannelID)
-		ba.waitIdle(b)
-		b.StartTimer()
-	}
-	b.StopTimer()
-	slices.Sort(ds)
-	q := func(p float64) float64 { return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Nanoseconds()) }
-	b.ReportMetric(q(0.5), "p50-ns")
-	b.ReportMetric(q(0.99), "p99-ns")
-}
-
-// BenchmarkRoutingEarly is BenchmarkRouting for a call on a subscribed
-// trunk: ChannelCreated comes first and starts the resolve, StasisStart
-// follows 300 µs later (the dialplan's run to Stasis() as measured on
-// Asterisk 22.10.1 here), and the time is taken from StasisStart to the
-// originate, which is all the resolve adds to call setup.
-func BenchmarkRoutingEarly(b *testing.B) {
-	const n = 1000
-	const dialplan = 300 * time.Microsecond
-	ba := newBenchApp(b, n)
-	created := func(ev *ari.StasisStart) *ari.ChannelCreated {
-		return &ari.ChannelCreated{Channel: ev.Channel}
-	}
-	for i := range 50 { // warm-up
-		ev := ba.inbound(i, i)
-		ba.app.HandleEvent(created(ev))
-		ba.app.HandleEvent(ev)
-		r := <-ba.sw.originated
-		ba.hangup(ev.Channel.ID, r.ChannelID)
-	}
-	ba.waitIdle(b)
-	ds := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		ev := ba.inbound(i%n, 50+i)
-		b.StopTimer()
-		ba.app.HandleEvent(created(ev))
-		time.Sleep(dialplan)
-		b.StartTimer()
 		t := time.Now()
 		ba.app.HandleEvent(ev)
 		r := <-ba.sw.originated

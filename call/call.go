@@ -106,11 +106,8 @@ type Config struct {
 	// RecordFormat is the bridge recording format. Default "wav".
 	RecordFormat string
 	// Trunks are the inbound trunks' endpoints as ARI event sources, e.g.
-	// "PJSIP/trunk-in". The application subscribes to them: their calls
-	// are resolved from the moment Asterisk creates the channel, while the
-	// dialplan still runs (see early.go), and their text messages are
-	// relayed when Messages says where to. Calls on other endpoints are
-	// resolved at StasisStart.
+	// "PJSIP/trunk-in". The application subscribes to them, so that their
+	// text messages are relayed when Messages says where to.
 	Trunks []string
 	// Messages configures the relay of text messages; off by default.
 	Messages Messages
@@ -249,7 +246,6 @@ type App struct {
 	calls     map[string]*call       // by call id
 	byChannel map[string]*call       // by leg and bridge id
 	flashes   map[string]*time.Timer // verification flash calls by channel
-	early     map[string]*earlyRoute // resolves started at ChannelCreated, by channel
 	draining  bool
 	idle      chan struct{} // closed when draining and no call is left
 }
@@ -263,7 +259,6 @@ func New(sw Switch, router Router, cdrs Recorder, cfg Config) *App {
 		sw: sw, router: router, cdrs: cdrs, cfg: cfg, log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
 		calls: map[string]*call{}, byChannel: map[string]*call{}, flashes: map[string]*time.Timer{},
-		early: map[string]*earlyRoute{},
 	}
 	a.events.a = a
 	return a

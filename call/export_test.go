@@ -33,10 +33,3 @@ type WarnLog struct{}
 func (WarnLog) Write(p []byte) (int, error) { return os.Stderr.Write(p) }
 
 var _ ari.InlineHandler = (*App)(nil)
-
-// EarlyPending counts the early routes waiting for their StasisStart.
-func (a *App) EarlyPending() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.early)
-}

@@ -48,7 +48,6 @@ type call struct {
 	callee    string
 	route     binding.Route
 	phase     phase
-	early     *earlyRoute // the resolve started at ChannelCreated, until used
 	// ivr is the extension entry of an AXE call (nil for others): the
 	// caller was answered before the hidden leg is dialed, so ringback is
 	// a tone (ringState), and a bridge waits for its play request
@@ -223,8 +222,6 @@ func (a *App) HandleEvent(ev ari.Event) {
 		return
 	}
 	switch e := ev.(type) {
-	case *ari.ChannelCreated:
-		a.routeEarly(e.Channel)
 	case *ari.StasisStart:
 		a.stasisStart(e)
 	case *ari.StasisEnd:
@@ -232,7 +229,6 @@ func (a *App) HandleEvent(ev ari.Event) {
 		a.toCall(id, func(c *call) { c.legGone(id, ari.CauseUnknown) })
 	case *ari.ChannelDestroyed:
 		id, cause := e.Channel.ID, e.Cause
-		a.takeEarly(id)
 		a.toCall(id, func(c *call) { c.legGone(id, cause) })
 	case *ari.ChannelHangupRequest:
 		if cause := e.Cause; cause > 0 {
@@ -355,7 +351,6 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 	if tag != "" {
 		c.x = tag // Stasis(privnum,${EXTEN}) names the dialed number
 	}
-	c.early = a.earlyFor(ch.ID, c.x, c.caller)
 	if err := a.register(c, ch.ID); err != nil {
 		c.cancel()
 		a.spawn(func() { a.hangup(ch.ID, "congestion") })
@@ -371,7 +366,7 @@ func (c *call) routeCall() {
 	if c.phase != routing {
 		return // the caller hung up before we started
 	}
-	r, err := c.resolve()
+	r, err := c.a.router.Resolve(c.ctx, c.x, c.caller)
 	switch {
 	case c.phase != routing:
 		return

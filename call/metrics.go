@@ -15,7 +15,6 @@ type Metrics struct {
 	routing    prometheus.Histogram
 	live       prometheus.Gauge
 	reconnects prometheus.Counter
-	routes     *prometheus.CounterVec
 }
 
 // NewMetrics registers call-control metrics with reg.
@@ -38,14 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "privnum_ari_connects_total",
 			Help: "ARI event connections established (first connect and reconnects).",
 		}),
-		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "privnum_call_resolves_total",
-			Help: "Inbound calls resolved, by when the resolve started: created (as Asterisk created the channel, on a subscribed trunk) or stasis (at StasisStart: the trunk is not subscribed, or the dialplan changed the number or caller).",
-		}, []string{"started"}),
 	}
-	reg.MustRegister(m.calls, m.routing, m.live, m.reconnects, m.routes)
-	m.routes.WithLabelValues("created")
-	m.routes.WithLabelValues("stasis")
+	reg.MustRegister(m.calls, m.routing, m.live, m.reconnects)
 	for _, d := range []cdr.Disposition{cdr.Answered, cdr.Busy, cdr.NoAnswer, cdr.Failed, cdr.Cancelled, cdr.Rejected} {
 		m.calls.WithLabelValues(string(d))
 	}
@@ -73,16 +66,5 @@ func (m *Metrics) setLive(n int) {
 func (m *Metrics) connected() {
 	if m != nil {
 		m.reconnects.Inc()
-	}
-}
-
-func (m *Metrics) countResolve(early bool) {
-	if m == nil {
-		return
-	}
-	if early {
-		m.routes.WithLabelValues("created").Inc()
-	} else {
-		m.routes.WithLabelValues("stasis").Inc()
 	}
 }

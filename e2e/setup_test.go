@@ -82,14 +82,15 @@ func measureSetup(t *testing.T, e *Env) {
 			time.Sleep(20 * time.Millisecond) // let the switch tear down
 		}
 	}
-	// privnum's own view: whether the calls were resolved as Asterisk
-	// created them (early routing, the trunk subscription working) and the
-	// time from StasisStart to the originate request.
+	// privnum's own view: whether the calls were routed from the route
+	// cache (no Redis round trip) and the time from StasisStart to the
+	// originate request.
 	if resp, err := http.Get("http://" + e.Metrics + "/metrics"); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "privnum_call_resolves_total") || strings.HasPrefix(l, "privnum_routing_seconds_sum") || strings.HasPrefix(l, "privnum_routing_seconds_count") {
+			if strings.HasPrefix(l, "privnum_route_cache_hits_total") || strings.HasPrefix(l, "privnum_route_cache_misses_total") ||
+				strings.HasPrefix(l, "privnum_routing_seconds_sum") || strings.HasPrefix(l, "privnum_routing_seconds_count") {
 				t.Log(l)
 			}
 		}

@@ -126,7 +126,7 @@ func (a *app) addAsteriskFlags(f *pflag.FlagSet, sc *serveConfig) {
 	f.StringSliceVar(&sc.trunks, "message-endpoint", nil, "the old name of --trunk-endpoint; env PRIVNUM_MESSAGE_ENDPOINT")
 	f.MarkDeprecated("message-endpoint", "use --trunk-endpoint")
 	f.StringSliceVar(&sc.trunks, "trunk-endpoint", []string{"PJSIP/trunk-in"},
-		"the inbound trunks' endpoints (comma separated, or repeat the flag): their calls are resolved while Asterisk still runs the dialplan, and their text messages (SIP MESSAGE) are relayed; env PRIVNUM_TRUNK_ENDPOINT")
+		"the inbound trunks' endpoints (comma separated, or repeat the flag), whose text messages (SIP MESSAGE) are relayed; env PRIVNUM_TRUNK_ENDPOINT")
 	a.envFlag(f, "message-endpoint", "PRIVNUM_MESSAGE_ENDPOINT")
 	a.envFlag(f, "trunk-endpoint", "PRIVNUM_TRUNK_ENDPOINT")
 	f.StringVar(&sc.msgTo, "message-to-template", "", "where a relayed text message goes, as ARI sendMessage takes it, e.g. 'pjsip:carrier/sip:{number}@203.0.113.5' (empty: text messages are not relayed); env PRIVNUM_MESSAGE_TO_TEMPLATE")
@@ -551,8 +551,8 @@ func (e callEvents) CallEvent(ctx context.Context, ev call.CallEvent) {
 	}
 }
 
-// trunkList drops the empty entries of --trunk-endpoint ("" turns early
-// routing and the message relay off).
+// trunkList drops the empty entries of --trunk-endpoint ("" turns the
+// message relay off).
 func trunkList(in []string) []string {
 	var out []string
 	for _, t := range in {
