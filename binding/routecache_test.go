@@ -10,7 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/internal/redistest"
 	"github.com/privnum/privnum/internal/store"
+	"github.com/privnum/privnum/pool"
 )
 
 // startCache runs the route cache of e's service until the test ends and
@@ -266,4 +268,63 @@ func flushAll(t *testing.T, rdb redis.UniversalClient) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestRouteCacheSentinelFailover: behind Sentinel the cache tracks the
+// master, and after a failover a change made on the new master reaches
+// the next call.
+func TestRouteCacheSentinelFailover(t *testing.T) {
+	if redistest.Clustered() {
+		t.Skip("a Sentinel test: runs once, with the single-server tests")
+	}
+	ctx := context.Background()
+	s := redistest.StartSentinel(t)
+	rdb := redistest.ClientFor(t, s.URL)
+	p := pool.New(rdb, cn)
+	if _, err := p.Add(ctx, xs(1)); err != nil {
+		t.Fatal(err)
+	}
+	e := env{rdb: rdb, pool: p, svc: binding.New(rdb, p, cn, binding.Config{Quarantine: time.Hour})}
+	startCache(t, e)
+	b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+	if r := resolveTo(t, e, b.X, b.A); r.Target != b.B {
+		t.Fatalf("before the failover: %+v", r)
+	}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.SentinelAddr.Addr})
+	defer sc.Close()
+	if err := sc.Failover(ctx, redistest.SentinelMaster).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		addr, err := sc.GetMasterAddrByName(ctx, redistest.SentinelMaster).Result()
+		if err == nil && len(addr) == 2 && strings.HasSuffix(s.Replica.Addr, ":"+addr[1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover: master %v, %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The release goes to the new master (the client follows Sentinel).
+	for {
+		_, err := e.svc.Release(ctx, b.ID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("release after the failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitStats(t, e, "the release reported, or the cache emptied", func(s binding.RouteCacheStats) bool {
+		return s.Routes < 2 || s.Invalidations > 2
+	})
+	if r := resolveTo(t, e, b.X, b.A); r.Action != binding.Reject {
+		t.Errorf("after the failover and the release: %+v, want a reject", r)
+	}
 }
