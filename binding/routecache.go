@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,9 +51,11 @@ const cacheStale = 4 * store.TrackInterval
 // routeCache holds routes by route key, least recently used first out.
 type routeCache struct {
 	max int
+	log *slog.Logger
 
 	mu      sync.Mutex
 	live    bool
+	failing bool      // tracking failed since it was last up (logged once)
 	epoch   uint64    // changes on every Up and Down
 	beat    time.Time // the last heartbeat every primary answered (its send time)
 	entries map[string]*list.Element
@@ -84,8 +87,11 @@ type cacheTicket struct {
 	f     *fetching
 }
 
-func newRouteCache(max int) *routeCache {
-	return &routeCache{max: max, entries: map[string]*list.Element{}, pending: map[string]*fetching{},
+func newRouteCache(max int, log *slog.Logger) *routeCache {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &routeCache{max: max, log: log, entries: map[string]*list.Element{}, pending: map[string]*fetching{},
 		prefetch: make(chan string, 4096)}
 }
 
@@ -180,16 +186,21 @@ func (c *routeCache) Up() {
 	c.epoch++
 	c.live, c.beat = true, time.Now()
 	c.ups.Add(1)
+	c.failing = false
+	c.log.Info("route cache on: Redis reports every route change", "routes", c.max)
 }
 
 // Down is store.TrackHandler's: changes may go unreported, so nothing is
 // served from memory any more.
-func (c *routeCache) Down(error) {
+func (c *routeCache) Down(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drop()
 	c.epoch++
-	c.live = false
+	if !c.failing && !errors.Is(err, context.Canceled) {
+		c.log.Warn("route cache off until Redis client tracking is back: calls read their routes from Redis", "err", err)
+	}
+	c.live, c.failing = false, true
 }
 
 // Beat is store.TrackHandler's.
@@ -272,14 +283,15 @@ func (s *Service) RouteCacheStats() RouteCacheStats {
 var ErrRouteCacheRunning = errors.New("binding: the route cache already runs")
 
 // CacheRoutes keeps up to size routes in memory for Resolve, coherent
-// with Redis (see the route cache above), until ctx ends. It returns
-// ctx's error, or at once an error when the Redis client cannot be
-// tracked or size is not positive. Without it, every resolve reads Redis.
-func (s *Service) CacheRoutes(ctx context.Context, size int) error {
+// with Redis (see the route cache above), until ctx ends, and logs to log
+// (nil: nowhere) when the cache turns on and off. It returns ctx's error,
+// or at once an error when the Redis client cannot be tracked or size is
+// not positive. Without it, every resolve reads Redis.
+func (s *Service) CacheRoutes(ctx context.Context, size int, log *slog.Logger) error {
 	if size <= 0 {
 		return fmt.Errorf("binding: route cache size %d: want at least 1", size)
 	}
-	c := newRouteCache(size)
+	c := newRouteCache(size, log)
 	if !s.routes.CompareAndSwap(nil, c) {
 		return ErrRouteCacheRunning
 	}

@@ -36,7 +36,7 @@ func TestRouteCacheKeepsOnlyWhatItMay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newRouteCache(10)
+			c := newRouteCache(10, nil)
 			if !tt.notLive {
 				c.Up()
 				c.Beat(t0)
@@ -64,7 +64,7 @@ func TestRouteCacheKeepsOnlyWhatItMay(t *testing.T) {
 }
 
 func TestRouteCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := newRouteCache(2)
+	c := newRouteCache(2, nil)
 	c.Up()
 	now := time.Now()
 	c.Beat(now)

@@ -21,7 +21,7 @@ func startCache(t *testing.T, e env) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.svc.CacheRoutes(ctx, 1000) }()
+	go func() { done <- e.svc.CacheRoutes(ctx, 1000, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
@@ -45,6 +45,18 @@ func waitStats(t *testing.T, e env, what string, ok func(binding.RouteCacheStats
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// bindCached binds party 1 and party 2 and waits until both routes are
+// read ahead into the cache.
+func bindCached(t *testing.T, e env) binding.Binding {
+	t.Helper()
+	b, err := e.svc.Create(context.Background(), binding.Request{A: party(1), B: party(2), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+	return b
 }
 
 func resolveTo(t *testing.T, e env, x, caller string) binding.Route {
@@ -136,11 +148,7 @@ func TestRouteCacheFollowsChanges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, time.Hour, xs(1)...)
 			startCache(t, e)
-			b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+			b := bindCached(t, e)
 			if r := resolveTo(t, e, b.X, b.A); r.Target != b.B {
 				t.Fatalf("before the change: %+v", r)
 			}
@@ -171,11 +179,7 @@ func TestRouteCacheOffWithoutTracking(t *testing.T) {
 	t.Run("killed together with a change", func(t *testing.T) {
 		e := newEnv(t, time.Hour, xs(1)...)
 		startCache(t, e)
-		b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+		b := bindCached(t, e)
 		resolveTo(t, e, b.X, b.A)
 		before := e.svc.RouteCacheStats()
 		// Kill the tracking connections and change the route in one
@@ -286,11 +290,7 @@ func TestRouteCacheSentinelFailover(t *testing.T) {
 	}
 	e := env{rdb: rdb, pool: p, svc: binding.New(rdb, p, cn, binding.Config{Quarantine: time.Hour})}
 	startCache(t, e)
-	b, err := e.svc.Create(ctx, binding.Request{A: party(1), B: party(2), TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStats(t, e, "the routes read ahead", func(s binding.RouteCacheStats) bool { return s.Routes == 2 })
+	b := bindCached(t, e)
 	if r := resolveTo(t, e, b.X, b.A); r.Target != b.B {
 		t.Fatalf("before the failover: %+v", r)
 	}

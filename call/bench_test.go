@@ -110,7 +110,7 @@ func newBenchAppCache(b *testing.B, n int, cached bool) *benchApp {
 	if cached {
 		cctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); svc.CacheRoutes(cctx, 2*n) }()
+		go func() { defer close(done); svc.CacheRoutes(cctx, 2*n, nil) }()
 		b.Cleanup(func() { stop(); <-done })
 		for !svc.RouteCacheStats().Live {
 			time.Sleep(time.Millisecond)

@@ -303,7 +303,7 @@ func (a *app) serve(ctx context.Context, sc serveConfig, ready chan<- *call.App)
 	if sc.routeCache > 0 {
 		registerRouteCache(reg, a.bindings)
 		workers.Go(func() {
-			if err := a.bindings.CacheRoutes(runCtx, sc.routeCache); err != nil && !errors.Is(err, context.Canceled) {
+			if err := a.bindings.CacheRoutes(runCtx, sc.routeCache, log); err != nil && !errors.Is(err, context.Canceled) {
 				log.Warn("no route cache: every call reads its route from Redis", "err", err)
 			}
 		})
