@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,15 +222,25 @@ func TestRouteCacheOffWithoutTracking(t *testing.T) {
 	})
 }
 
-// eachPrimary runs f on a client of every primary of rdb.
+// eachPrimary runs f on a client of every primary of rdb, one at a time.
 func eachPrimary(t *testing.T, rdb redis.UniversalClient, f func(*redis.Client)) {
 	t.Helper()
 	switch c := rdb.(type) {
 	case *redis.Client:
 		f(c)
 	case *redis.ClusterClient:
-		if err := c.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error { f(m); return nil }); err != nil {
+		var mu sync.Mutex
+		var masters []*redis.Client
+		if err := c.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			masters = append(masters, m)
+			return nil
+		}); err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range masters { // on the test's goroutine, which may t.Fatal
+			f(m)
 		}
 	default:
 		t.Fatalf("client %T", rdb)
