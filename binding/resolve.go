@@ -96,22 +96,41 @@ func (s *Service) Peek(ctx context.Context, x, caller string) (Route, error) {
 	return s.resolve(ctx, x, caller, false)
 }
 
+// CachedRoute says where a call from caller to x goes, as Resolve would,
+// if the route cache (CacheRoutes) can tell without a Redis round trip;
+// ok is false otherwise. It never waits.
+func (s *Service) CachedRoute(x, caller string) (r Route, ok bool) {
+	r, _, ok = s.cachedRoute(s.routes.Load(), x, caller, time.Now())
+	return r, ok
+}
+
+// cachedRoute is CachedRoute with the cache c (nil: none); tried is the
+// route key it looked up, if any.
+func (s *Service) cachedRoute(c *routeCache, x, caller string, now time.Time) (r Route, tried string, ok bool) {
+	if c == nil {
+		return Route{}, "", false
+	}
+	// The route cache holds routes under numbers privnum parsed when it
+	// stored them: a route found under the numbers' candidates proves
+	// them valid, and so what Parse would make of them.
+	xc, xok := s.parser.Candidate(x)
+	cc, cok := s.parser.Candidate(caller)
+	if !xok || !cok || s.modal.has(xc) {
+		return Route{}, "", false
+	}
+	tried = store.RouteKey(xc, cc)
+	if h, hit := c.get(tried, now); hit && h.last != "1" {
+		return route(h, xc, cc, now), tried, true
+	}
+	return Route{}, tried, false
+}
+
 func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (Route, error) {
 	now := time.Now()
 	c := s.routes.Load()
-	tried := "" // the route key already looked up in the route cache
-	if c != nil {
-		// The route cache holds routes under numbers privnum parsed when
-		// it stored them: a route found under the numbers' candidates
-		// proves them valid, and so what Parse would make of them.
-		xc, xok := s.parser.Candidate(x)
-		cc, cok := s.parser.Candidate(caller)
-		if xok && cok && !s.modal.has(xc) {
-			tried = store.RouteKey(xc, cc)
-			if h, hit := c.get(tried, now); hit && h.last != "1" {
-				return route(h, xc, cc, now), nil
-			}
-		}
+	r, tried, ok := s.cachedRoute(c, x, caller, now)
+	if ok {
+		return r, nil
 	}
 	var err error
 	if x, err = s.parser.Parse(x); err != nil {

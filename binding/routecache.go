@@ -132,7 +132,10 @@ func (c *routeCache) begin(key string, now time.Time) (cacheTicket, bool) {
 		return cacheTicket{}, false
 	}
 	f := c.pending[key]
-	if f == nil {
+	if f == nil || f.stale {
+		// A read begun after a change has a record of its own: the
+		// change does not make it stale (the prefetch the change asked
+		// for is such a read).
 		f = &fetching{}
 		c.pending[key] = f
 	}
@@ -296,10 +299,10 @@ func (s *Service) CacheRoutes(ctx context.Context, size int, log *slog.Logger) e
 		return ErrRouteCacheRunning
 	}
 	defer s.routes.Store(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: deferred calls run last first
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for range 2 {
 		wg.Add(1)
 		go func() {

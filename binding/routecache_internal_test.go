@@ -85,3 +85,24 @@ func TestRouteCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("holds %d (%d indexed), want 2", c.lru.Len(), len(c.entries))
 	}
 }
+
+// TestRouteCacheKeepsAReadBegunAfterAChange: a change makes the reads in
+// flight stale, not the read it asks for (the prefetch), begun after it.
+func TestRouteCacheKeepsAReadBegunAfterAChange(t *testing.T) {
+	const key = "pn:{+8617000000000}:r:+8613800000001"
+	c := newRouteCache(10, nil)
+	c.Up()
+	now := time.Now()
+	c.Beat(now)
+	before, _ := c.begin(key, now) // a call's read, in flight
+	c.Invalidate([]string{key})
+	after, _ := c.begin(key, now) // the prefetch the change asked for
+	c.finish(key, before, routeFields{id: "old"}, time.Time{}, true)
+	c.finish(key, after, routeFields{id: "new"}, time.Time{}, true)
+	if h, hit := c.get(key, now); !hit || h.id != "new" {
+		t.Errorf("get = %+v, %v; want the read begun after the change", h, hit)
+	}
+	if len(c.pending) != 0 {
+		t.Errorf("%d reads still pending", len(c.pending))
+	}
+}

@@ -49,6 +49,15 @@ type Router interface {
 	Resolve(ctx context.Context, x, caller string) (binding.Route, error)
 }
 
+// CachedRouter is a Router that may know a route without waiting (from
+// memory); *binding.Service is one while its route cache runs.
+type CachedRouter interface {
+	Router
+	// CachedRoute returns the route Resolve would, if it is known
+	// without waiting.
+	CachedRoute(x, caller string) (binding.Route, bool)
+}
+
 // Recorder keeps call detail records. *cdr.Store implements it.
 type Recorder interface {
 	Add(ctx context.Context, r cdr.Record) error

@@ -360,16 +360,34 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 }
 
 // routeCall resolves the call and dials the hidden party or refuses the
-// call. The resolve runs on the owner: it is the only step between
-// StasisStart and the originate request.
+// call. A route known in memory (CachedRouter) is used at once: nothing
+// but that lookup lies between StasisStart and the originate request.
+// Otherwise the route is read with the owner handed over (see tail), so
+// that a hang-up meanwhile is taken at once and cancels the read.
 func (c *call) routeCall() {
 	if c.phase != routing {
 		return // the caller hung up before we started
 	}
-	r, err := c.a.router.Resolve(c.ctx, c.x, c.caller)
+	if cr, ok := c.a.router.(CachedRouter); ok {
+		if r, ok := cr.CachedRoute(c.x, c.caller); ok {
+			c.routed(r, nil)
+			return
+		}
+	}
+	router, x, caller := c.a.router, c.x, c.caller
+	var r binding.Route
+	c.tail(func(ctx context.Context) error {
+		var err error
+		r, err = router.Resolve(ctx, x, caller)
+		return err
+	}, func(err error) { c.routed(r, err) })
+}
+
+// routed goes on with the call once its route r (or err) is known.
+func (c *call) routed(r binding.Route, err error) {
 	switch {
 	case c.phase != routing:
-		return
+		return // the caller hung up meanwhile
 	case errors.Is(err, e164.ErrInvalid):
 		r = binding.Route{Action: binding.Reject, Reason: binding.ReasonNoBinding}
 	case err != nil:

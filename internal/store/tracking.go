@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,33 +187,31 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 		readers.Wait()
 	}()
 
-	if _, ok := rdb.(*redis.ClusterClient); ok {
-		// A change of a cluster's masters ends the session: the new ones
-		// are not tracked. The check runs apart, so that a cluster slow to
-		// tell (paused, failing over) cannot hold up the heartbeats.
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			tick := time.NewTicker(TrackInterval)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				now, err := primaries(ctx, rdb)
-				if err == nil && slices.Equal(addrs(now), addrs(nodes)) {
-					continue
-				}
-				select {
-				case msgs <- msg{err: fmt.Errorf("the cluster's masters changed or cannot be read: %v", err)}:
-				case <-ctx.Done():
-				}
+	// A change of primary ends the session: the new one is not tracked.
+	// The check runs apart, so that a server slow to tell (paused,
+	// failing over) cannot hold up the heartbeats.
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		tick := time.NewTicker(TrackInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case <-tick.C:
 			}
-		}()
-	}
+			err := samePrimaries(ctx, rdb, nodes, conns)
+			if err == nil {
+				continue
+			}
+			select {
+			case msgs <- msg{err: err}:
+			case <-ctx.Done():
+			}
+			return
+		}
+	}()
 
 	h.Up()
 	// Down is reported as soon as the session ends, before its goroutines
@@ -243,7 +242,13 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 			}
 		case <-tick.C:
 			if !sent.IsZero() {
-				return true, errors.New("track: a heartbeat went unanswered")
+				// One late answer is let pass (a fork, a slow
+				// command); the cache stops being served when the last
+				// answered heartbeat is older than its bound anyway.
+				if time.Since(sent) > 2*TrackInterval+TrackInterval/2 {
+					return true, errors.New("track: a heartbeat went unanswered")
+				}
+				continue
 			}
 			sent = time.Now()
 			clear(answered)
@@ -256,10 +261,46 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 	}
 }
 
+// samePrimaries checks that rdb's primaries are still the ones tracked:
+// a Cluster's masters, or the server a single client (Sentinel's master
+// included) now sends its commands to, told by its run id. After a
+// Sentinel failover the old master answers heartbeats until it is
+// demoted, seconds later, while the writes go to the new one.
+func samePrimaries(ctx context.Context, rdb redis.UniversalClient, nodes []*redis.Options, conns []*trackConn) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*TrackInterval)
+	defer cancel()
+	if c, ok := rdb.(*redis.Client); ok {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return fmt.Errorf("track: which server is the primary: %w", err)
+		}
+		if id := infoField(info, "run_id"); id != conns[0].runID {
+			return fmt.Errorf("track: the primary changed (run id %s, tracked %s)", id, conns[0].runID)
+		}
+		return nil
+	}
+	now, err := primaries(ctx, rdb)
+	if err != nil || !slices.Equal(addrs(now), addrs(nodes)) {
+		return fmt.Errorf("track: the cluster's masters changed or cannot be read: %v", err)
+	}
+	return nil
+}
+
+// infoField returns a field of an INFO reply.
+func infoField(info, name string) string {
+	for _, l := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // trackConn is one tracking connection, speaking RESP3.
 type trackConn struct {
-	conn net.Conn
-	r    *bufio.Reader
+	conn  net.Conn
+	r     *bufio.Reader
+	runID string // the server's
 }
 
 // dialTracking connects to the primary o names (through the client's own
@@ -294,7 +335,7 @@ func dialTracking(ctx context.Context, o *redis.Options, prefixes []string) (*tr
 	for _, p := range prefixes {
 		track = append(track, "PREFIX", p)
 	}
-	for _, cmd := range [][]string{hello, track} {
+	for _, cmd := range [][]string{hello, track, {"INFO", "server"}} {
 		if err := c.write(dctx, cmd...); err != nil {
 			conn.Close()
 			return nil, err
@@ -310,6 +351,9 @@ func dialTracking(ctx context.Context, o *redis.Options, prefixes []string) (*tr
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("track %s: %s: %w", o.Addr, cmd[0], err)
+		}
+		if info, ok := v.(string); ok && cmd[0] == "INFO" {
+			c.runID = infoField(info, "run_id")
 		}
 	}
 	return c, nil
