@@ -101,7 +101,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.Var(&sc.pruneAfter, "prune-recordings-older-than", "delete call recordings (through ARI) older than this, e.g. 14d, once a day while active (0: keep them); env PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	a.envFlag(f, "prune-recordings-older-than", "PRIVNUM_PRUNE_RECORDINGS_OLDER_THAN")
 	f.DurationVar(&sc.headroomEvery, "headroom-every", time.Minute, "how often the privnum_pool_headroom gauge is computed from the party index (0: never)")
-	f.IntVar(&sc.routeCache, "route-cache", 100000, "how many call routes to keep in memory, kept coherent with Redis by client tracking, so that a call is routed without a Redis round trip (0: read Redis for every call); env PRIVNUM_ROUTE_CACHE")
+	f.IntVar(&sc.routeCache, "route-cache", 100000, "how many call routes to keep in memory (about 0.5 KiB each), kept coherent with Redis by client tracking, so that a call is routed without a Redis round trip (0: read Redis for every call); env PRIVNUM_ROUTE_CACHE")
 	a.envFlag(f, "route-cache", "PRIVNUM_ROUTE_CACHE")
 	f.DurationVar(&sc.reclaimAfter, "dialq-reclaim-after", 10*time.Second, "a queued callback or flash call that another serve took but did not place (it died) is taken over after this long")
 	return cmd
