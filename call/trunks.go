@@ -8,10 +8,10 @@ import "context"
 // for their text messages, and asks Asterisk not to send the event types
 // call control never reads. Routing does not wait for a trunk's events: a
 // call is resolved at StasisStart, from the Router's route cache when it
-// runs (binding.Service.CacheRoutes), without a Redis round trip. (Until
-// then privnum resolved a trunk call from ChannelCreated on; measured on
-// Asterisk 22, receiving ChannelCreated delayed StasisStart by about as
-// much as the early resolve saved.)
+// runs (binding.Service.CacheRoutes), without a Redis round trip.
+// (privnum used to start resolving a trunk call at its ChannelCreated;
+// measured on Asterisk 22, receiving that event delayed StasisStart by
+// about as much as the early start saved.)
 
 // unreadEvents are the event types call control never reads. Asterisk
 // is asked not to send them: on a subscribed trunk a call's channel
