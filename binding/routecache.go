@@ -248,7 +248,7 @@ func isRouteKey(k string) bool {
 
 // routeKeyNumbers returns the virtual number and the party of a route key.
 func routeKeyNumbers(k string) (x, p string) {
-	x, rest, _ := strings.Cut(strings.TrimPrefix(k, "pn:{"), "}:r:")
+	x, rest, _ := strings.Cut(strings.TrimPrefix(k, store.NumberKeysPrefix), "}:r:")
 	return x, rest
 }
 
@@ -326,7 +326,7 @@ func (s *Service) CacheRoutes(ctx context.Context, size int, log *slog.Logger) e
 			}
 		}()
 	}
-	return store.Track(ctx, s.rdb, []string{"pn:{"}, c)
+	return store.Track(ctx, s.rdb, []string{store.NumberKeysPrefix}, c)
 }
 
 // readRoute reads a route hash from Redis, and keeps it in c (when not

@@ -24,6 +24,7 @@ import (
 
 	"github.com/privnum/privnum/ari"
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/internal/store"
 )
 
 // Status is a finding's verdict.
@@ -194,7 +195,13 @@ func checkRedis(ctx context.Context, rdb redis.UniversalClient) []Finding {
 	default:
 		p.Status, p.Found = OK, "AOF on"
 	}
-	return append(out, p)
+	tr := Finding{Check: "redis client tracking", Status: OK, Found: "available: serve routes calls from memory (--route-cache)"}
+	if err := store.CheckTracking(ctx, rdb, []string{store.NumberKeysPrefix}); err != nil {
+		tr.Status = Warn
+		tr.Found = "serve cannot keep its route cache (" + err.Error() + "): every call waits for a Redis round trip"
+		tr.Fix = "use Redis 6 or later, and let privnum's ACL user run HELLO and CLIENT (TRACKING)"
+	}
+	return append(out, p, tr)
 }
 
 func plural(n int) string {

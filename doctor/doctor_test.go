@@ -324,3 +324,37 @@ func TestEndpointOf(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisClientTracking: a Redis whose ACL refuses CLIENT TRACKING to
+// privnum's user warns that serve cannot keep its route cache.
+func TestRedisClientTracking(t *testing.T) {
+	if redistest.Clustered() {
+		t.Skip("the ACL user is made on one server")
+	}
+	ctx := context.Background()
+	srv := redistest.StartSingle(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all", "-client|tracking").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		user, password string
+		want           doctor.Status
+	}{
+		{"", "", doctor.OK},
+		{"limited", "pw", doctor.Warn},
+	}
+	for _, tt := range tests {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: tt.user, Password: tt.password})
+		r := doctor.Run(ctx, doctor.Config{Redis: rdb})
+		rdb.Close()
+		f, ok := find(r, "redis client tracking")
+		if !ok || f.Status != tt.want {
+			t.Errorf("user %q: %+v, want %s:%s", tt.user, f, tt.want, dump(r))
+		}
+		if tt.want == doctor.Warn && !strings.Contains(f.Found, "round trip") {
+			t.Errorf("user %q: the finding does not say what it costs: %+v", tt.user, f)
+		}
+	}
+}

@@ -42,6 +42,28 @@ type TrackHandler interface {
 	Down(err error)
 }
 
+// NumberKeysPrefix starts every key that carries a virtual number's hash
+// tag: what a route cache tracks.
+const NumberKeysPrefix = "pn:{"
+
+// CheckTracking connects to every primary of rdb as Track does, turning
+// tracking on, and hangs up: nil when Track would come up (Redis 6 or
+// later, and an ACL that allows HELLO and CLIENT TRACKING).
+func CheckTracking(ctx context.Context, rdb redis.UniversalClient, prefixes []string) error {
+	nodes, err := primaries(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	for _, o := range nodes {
+		c, err := dialTracking(ctx, o, prefixes)
+		if err != nil {
+			return err
+		}
+		c.conn.Close()
+	}
+	return nil
+}
+
 // TrackInterval is how often Track checks each tracking connection with a
 // heartbeat (and a Cluster's masters for a change of topology).
 const TrackInterval = 250 * time.Millisecond
