@@ -109,6 +109,11 @@ func TestRouteCacheServesNewBindingsFromMemory(t *testing.T) {
 	if s := e.svc.RouteCacheStats(); s.Routes != 2 {
 		t.Errorf("routes held after a stranger's call: %d, want 2", s.Routes)
 	}
+	// Tracking stays up: its heartbeats and checks of the primaries pass.
+	time.Sleep(3 * store.TrackInterval)
+	if s := e.svc.RouteCacheStats(); s.Ups != 1 || !s.Live || s.Routes != 2 {
+		t.Errorf("after %s: %+v, want tracking up once and the routes held", 3*store.TrackInterval, s)
+	}
 }
 
 // TestRouteCacheFollowsChanges: whatever changes a route in Redis, the

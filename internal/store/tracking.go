@@ -301,9 +301,21 @@ func samePrimaries(ctx context.Context, rdb redis.UniversalClient, nodes []*redi
 		}
 		return nil
 	}
-	now, err := primaries(ctx, rdb)
-	if err != nil || !slices.Equal(addrs(now), addrs(nodes)) {
-		return fmt.Errorf("track: the cluster's masters changed or cannot be read: %v", err)
+	// Asked of the cluster each time, not of the client's cached map,
+	// which learns of a failover only when it next reloads.
+	slots, err := rdb.(*redis.ClusterClient).ClusterSlots(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("track: the cluster's masters cannot be read: %w", err)
+	}
+	var masters []string
+	for _, s := range slots {
+		if len(s.Nodes) > 0 && !slices.Contains(masters, s.Nodes[0].Addr) {
+			masters = append(masters, s.Nodes[0].Addr)
+		}
+	}
+	slices.Sort(masters)
+	if !slices.Equal(masters, addrs(nodes)) {
+		return fmt.Errorf("track: the cluster's masters changed: %v, tracked %v", masters, addrs(nodes))
 	}
 	return nil
 }
