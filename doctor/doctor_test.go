@@ -340,13 +340,20 @@ func TestRedisClientTracking(t *testing.T) {
 	}
 	tests := []struct {
 		user, password string
+		provider       bool // the client takes them from a credentials provider
 		want           doctor.Status
 	}{
-		{"", "", doctor.OK},
-		{"limited", "pw", doctor.Warn},
+		{"", "", false, doctor.OK},
+		{"limited", "pw", false, doctor.Warn},
+		{"limited", "pw", true, doctor.Warn},
 	}
 	for _, tt := range tests {
-		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: tt.user, Password: tt.password})
+		o := &redis.Options{Addr: srv.Addr, Username: tt.user, Password: tt.password}
+		if tt.provider {
+			o.Username, o.Password = "", ""
+			o.CredentialsProvider = func() (string, string) { return tt.user, tt.password }
+		}
+		rdb := redis.NewClient(o)
 		r := doctor.Run(ctx, doctor.Config{Redis: rdb})
 		rdb.Close()
 		f, ok := find(r, "redis client tracking")

@@ -356,13 +356,17 @@ func dialTracking(ctx context.Context, o *redis.Options, prefixes []string) (*tr
 		return nil, fmt.Errorf("track %s: %w", o.Addr, err)
 	}
 	c := &trackConn{conn: conn, r: bufio.NewReader(conn)}
+	user, password, err := credentials(dctx, o)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("track %s: credentials: %w", o.Addr, err)
+	}
 	hello := []string{"HELLO", "3"}
-	if o.Password != "" {
-		user := o.Username
+	if password != "" {
 		if user == "" {
 			user = "default"
 		}
-		hello = append(hello, "AUTH", user, o.Password)
+		hello = append(hello, "AUTH", user, password)
 	}
 	hello = append(hello, "SETNAME", "privnum-tracking")
 	track := []string{"CLIENT", "TRACKING", "ON", "BCAST"}
@@ -391,6 +395,22 @@ func dialTracking(ctx context.Context, o *redis.Options, prefixes []string) (*tr
 		}
 	}
 	return c, nil
+}
+
+// credentials returns the user and password the client authenticates
+// with: its credentials provider's when it has one (a streaming
+// provider is not supported: an error), else its options'.
+func credentials(ctx context.Context, o *redis.Options) (user, password string, err error) {
+	switch {
+	case o.StreamingCredentialsProvider != nil:
+		return "", "", errors.New("a streaming credentials provider is not supported")
+	case o.CredentialsProviderContext != nil:
+		return o.CredentialsProviderContext(ctx)
+	case o.CredentialsProvider != nil:
+		user, password = o.CredentialsProvider()
+		return user, password, nil
+	}
+	return o.Username, o.Password, nil
 }
 
 // write sends one command.
