@@ -150,7 +150,7 @@ func (s *Service) resolve(ctx context.Context, x, caller string, record bool) (R
 		}
 		if !found {
 			var err error
-			if h, found, err = s.readRoute(ctx, c, key); err != nil {
+			if h, found, err = s.readRoute(ctx, c, key, true); err != nil {
 				return Route{}, fmt.Errorf("resolve %s: %w", x, err)
 			}
 		}

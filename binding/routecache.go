@@ -100,7 +100,9 @@ func (c *routeCache) usable(now time.Time) bool {
 	return c.live && now.Sub(c.beat) <= cacheStale
 }
 
-// get returns key's route if the cache holds it and may serve it.
+// get returns key's route if the cache holds it and may serve it. It
+// counts the hits; a miss is counted where the route is then read from
+// Redis (a call may look twice before it does).
 func (c *routeCache) get(key string, now time.Time) (routeFields, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,13 +111,11 @@ func (c *routeCache) get(key string, now time.Time) (routeFields, bool) {
 	}
 	el := c.entries[key]
 	if el == nil {
-		c.misses.Add(1)
 		return routeFields{}, false
 	}
 	r := el.Value.(*cachedRoute)
 	if !r.expire.IsZero() && !now.Before(r.expire) {
 		c.remove(el)
-		c.misses.Add(1)
 		return routeFields{}, false
 	}
 	c.lru.MoveToFront(el)
@@ -317,9 +317,9 @@ func (s *Service) CacheRoutes(ctx context.Context, size int, log *slog.Logger) e
 					// resolved without parsing either number.
 					x, p := routeKeyNumbers(k)
 					if s.modal.has(x) || !s.parser.Remember(x) || !s.parser.Remember(p) {
-						continue // a modal number's calls take the resolve script
+						continue // a modal number's calls take the resolve script; an invalid one is no route
 					}
-					if _, ok, err := s.readRoute(ctx, c, k); err == nil && ok {
+					if _, ok, err := s.readRoute(ctx, c, k, false); err == nil && ok {
 						c.prefetched.Add(1)
 					}
 				}
@@ -331,9 +331,16 @@ func (s *Service) CacheRoutes(ctx context.Context, size int, log *slog.Logger) e
 
 // readRoute reads a route hash from Redis, and keeps it in c (when not
 // nil) if the cache may serve it: an AXB route that needs no last caller.
-func (s *Service) readRoute(ctx context.Context, c *routeCache, key string) (routeFields, bool, error) {
+// call says a call asked (a miss of the cache), not the prefetch.
+func (s *Service) readRoute(ctx context.Context, c *routeCache, key string, call bool) (routeFields, bool, error) {
 	var h routeFields
-	if c == nil {
+	start := time.Now()
+	var t cacheTicket
+	tracked := false
+	if c != nil {
+		t, tracked = c.begin(key, start)
+	}
+	if !tracked {
 		m, err := s.rdb.HGetAll(ctx, key).Result()
 		if err != nil {
 			return h, false, err
@@ -341,26 +348,22 @@ func (s *Service) readRoute(ctx context.Context, c *routeCache, key string) (rou
 		h.setAll(m)
 		return h, len(m) > 0, nil
 	}
-	start := time.Now()
-	t, tracked := c.begin(key, start)
+	if call {
+		c.misses.Add(1)
+	}
 	var all *redis.MapStringStringCmd
 	var ttl *redis.DurationCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		all = p.HGetAll(ctx, key)
-		if tracked {
-			ttl = p.PTTL(ctx, key)
-		}
+		all, ttl = p.HGetAll(ctx, key), p.PTTL(ctx, key)
 		return nil
 	})
 	m := all.Val()
 	h.setAll(m)
-	if tracked {
-		var expire time.Time // the key's TTL counted from before the read: never late
-		if d := ttl.Val(); d > 0 {
-			expire = start.Add(d)
-		}
-		c.finish(key, t, h, expire, err == nil && len(m) > 0 && h.last != "1" && ttl.Val() != -2)
+	var expire time.Time // the key's TTL counted from before the read: never late
+	if d := ttl.Val(); d > 0 {
+		expire = start.Add(d)
 	}
+	c.finish(key, t, h, expire, err == nil && len(m) > 0 && h.last != "1" && ttl.Val() != -2)
 	if err != nil {
 		return routeFields{}, false, err
 	}

@@ -102,12 +102,17 @@ func TestRouteCacheServesNewBindingsFromMemory(t *testing.T) {
 	if after.Hits-before.Hits != uint64(len(calls)) || after.Misses != before.Misses {
 		t.Errorf("hits %d -> %d, misses %d -> %d: want every call resolved from memory", before.Hits, after.Hits, before.Misses, after.Misses)
 	}
-	// A stranger has no route: Redis answers, and nothing is kept.
+	// A stranger has no route: Redis answers (one miss), and nothing is
+	// kept. A caller asking first without waiting, as call control does,
+	// is still one miss.
+	if _, ok := e.svc.CachedRoute(b.X, party(3)); ok {
+		t.Error("CachedRoute knows a stranger's route")
+	}
 	if r := resolveTo(t, e, b.X, party(3)); r.Action != binding.Reject {
 		t.Errorf("stranger: %+v", r)
 	}
-	if s := e.svc.RouteCacheStats(); s.Routes != 2 {
-		t.Errorf("routes held after a stranger's call: %d, want 2", s.Routes)
+	if s := e.svc.RouteCacheStats(); s.Routes != 2 || s.Misses != after.Misses+1 {
+		t.Errorf("after a stranger's call: %d routes, %d misses; want 2 routes and %d misses", s.Routes, s.Misses, after.Misses+1)
 	}
 	// Tracking stays up: its heartbeats and checks of the primaries pass.
 	time.Sleep(3 * store.TrackInterval)

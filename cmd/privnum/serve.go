@@ -414,10 +414,6 @@ const (
 	warmEvery = 5 * time.Second
 )
 
-// keepWarm opens warmConns keep-alive connections to Asterisk's REST API and
-// to Redis before the first call, and keeps the ARI ones open while no
-// call uses them, until ctx is done. Failures are left to the calls to
-// report.
 // registerRouteCache exports the route cache's counters.
 func registerRouteCache(reg prometheus.Registerer, b *binding.Service) {
 	for _, c := range []struct {
@@ -447,6 +443,10 @@ func registerRouteCache(reg prometheus.Registerer, b *binding.Service) {
 	}
 }
 
+// keepWarm opens warmConns keep-alive connections to Asterisk's REST API and
+// to Redis before the first call, and keeps the ARI ones open while no
+// call uses them, until ctx is done. Failures are left to the calls to
+// report.
 func keepWarm(ctx context.Context, client *ari.Client, rdb redis.UniversalClient) {
 	warmRedis(ctx, rdb, warmConns)
 	t := time.NewTicker(warmEvery)

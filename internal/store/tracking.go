@@ -65,19 +65,19 @@ func CheckTracking(ctx context.Context, rdb redis.UniversalClient, prefixes []st
 }
 
 // TrackInterval is how often Track checks each tracking connection with a
-// heartbeat (and a Cluster's masters for a change of topology).
+// heartbeat, and whether the primaries changed.
 const TrackInterval = 250 * time.Millisecond
 
 // Track reports changes under prefixes to h until ctx ends, reconnecting
 // after a failure. It returns ctx's error, or an error at once for a
 // client kind it cannot track.
 func Track(ctx context.Context, rdb redis.UniversalClient, prefixes []string, h TrackHandler) error {
-	if _, ok := rdb.(*redis.Client); !ok {
-		if _, ok := rdb.(*redis.ClusterClient); !ok {
-			return fmt.Errorf("track: unsupported Redis client %T", rdb)
-		}
+	switch rdb.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return fmt.Errorf("track: unsupported Redis client %T", rdb)
 	}
-	var bg sync.WaitGroup // checks of a cluster's masters, which may outlive their session
+	var bg sync.WaitGroup // checks of the primaries, which may outlive their session
 	defer bg.Wait()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
@@ -113,15 +113,7 @@ func primaries(ctx context.Context, rdb redis.UniversalClient) ([]*redis.Options
 			mu.Unlock()
 			return nil
 		})
-		slices.SortFunc(out, func(a, b *redis.Options) int {
-			if a.Addr < b.Addr {
-				return -1
-			}
-			if a.Addr > b.Addr {
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(out, func(a, b *redis.Options) int { return strings.Compare(a.Addr, b.Addr) })
 		return out, err
 	}
 	return nil, fmt.Errorf("track: unsupported Redis client %T", rdb)
@@ -164,7 +156,7 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 	// that h sees one caller and a heartbeat counts only once every
 	// connection answered it.
 	type msg struct {
-		node int
+		node int      // -1: the check of the primaries
 		keys []string // an invalidation
 		all  bool     // an invalidation of every key
 		pong bool
@@ -228,7 +220,7 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 				continue
 			}
 			select {
-			case msgs <- msg{err: err}:
+			case msgs <- msg{node: -1, err: err}:
 			case <-ctx.Done():
 			}
 			return
@@ -249,6 +241,8 @@ func trackSession(ctx context.Context, rdb redis.UniversalClient, prefixes []str
 			return true, ctx.Err()
 		case m := <-msgs:
 			switch {
+			case m.err != nil && m.node < 0: // the check of the primaries
+				return true, m.err
 			case m.err != nil:
 				return true, fmt.Errorf("track %s: %w", nodes[m.node].Addr, m.err)
 			case m.all:
