@@ -216,8 +216,10 @@ type Unknown struct {
 
 // DecodeEvent decodes one event message as sent on the WebSocket. The
 // message is decoded once: its type is read by a scan that stops at the
-// "type" member (Asterisk writes it first) and the message is unmarshaled
-// into that type's struct. What the scan cannot read plainly (no "type"
+// "type" member (Asterisk writes it first) and the message is read into
+// that type's struct: by scanEvent for the events every call carries, by
+// json.Unmarshal for the others and for what scanEvent does not read
+// plainly. What the type scan cannot read plainly (no "type"
 // member spelt so, an escaped or non-string value, malformed JSON) takes
 // the slow path of decoding the envelope first, which also produces the
 // errors.
@@ -225,6 +227,9 @@ func DecodeEvent(data []byte) (Event, error) {
 	typ, ok := scanType(data)
 	if !ok || typ == "" {
 		return decodeEventSlow(data)
+	}
+	if ev, ok := scanEvent(typ, data); ok && ev.EventType() == typ {
+		return ev, nil
 	}
 	ev := newEvent(typ)
 	if ev == nil {

@@ -103,3 +103,33 @@ func traceEvents(tb testing.TB) [][]byte {
 	}
 	return out
 }
+
+// scannedTypes are the event types scanEvent reads.
+var scannedTypes = []string{"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDestroyed", "ChannelHangupRequest"}
+
+// FuzzScanEvent checks scanEvent against encoding/json: whatever message
+// it reads, as any of the types it reads, json.Unmarshal decodes without
+// error into the same struct.
+func FuzzScanEvent(f *testing.F) {
+	for _, ev := range traceEvents(f) {
+		f.Add(ev)
+	}
+	for _, tc := range scanEventInputs {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, typ := range scannedTypes {
+			got, ok := scanEvent(typ, data)
+			if !ok {
+				continue
+			}
+			want := newEvent(typ)
+			if err := json.Unmarshal(data, want); err != nil {
+				t.Fatalf("scanEvent(%s, %q) = %#v, but json.Unmarshal fails: %v", typ, data, got, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("scanEvent(%s, %q):\n got %#v\nwant %#v", typ, data, got, want)
+			}
+		}
+	})
+}

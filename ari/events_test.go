@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -246,5 +247,91 @@ func BenchmarkDecodeEvent(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// scanEventInputs are messages at the edges of what scanEvent reads: some
+// it must read, some it must leave to encoding/json (TestScanEvent,
+// FuzzScanEvent).
+var scanEventInputs = []struct {
+	in   string
+	read bool // scanEvent reads it
+}{
+	{stasisStartJSON, true},
+	{`{"type":"StasisStart","args":[],"channel":{"id":"c","channelvars":{}}}`, true},
+	{`{"type":"StasisStart","args":["a","b"],"channel":{"id":"c","channelvars":{"A":"1","A":"2"}},"replace_channel":{"id":"r"}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c"},"channel":{"name":"n"}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c","caller":{"name":"张三","number":"+8613800000001"}}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c","tenantid":"t","new":{"a":[1,{"b":null}]}}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c","ID":"d"}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","\u0069d":"d"}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c\"d"}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"\xff"}}`, false},
+	{`{"type":"StasisStart","channel":{"id":null}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","dialplan":{"priority":1.5}}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","dialplan":{"priority":-12}}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c","dialplan":{"priority":012}}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","dialplan":{"priority":12345678901}}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","creationtime":""}}`, true},
+	{`{"type":"StasisStart","channel":{"id":"c","creationtime":"soon"}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c","unknown":[1,2}}`, false},
+	{`{"type":"StasisStart","channel":{"id":"c"}} x`, false},
+	{`{"type":"StasisStart","channel":{"id":"c"},}`, false},
+	{`{"type":"StasisStart","ſtate":"x","channel":{"ſtate":"Up"}}`, false},
+	{`{"type":"ChannelDestroyed","cause":17,"cause_txt":"User busy","tech_cause":486,"channel":{"id":"c"}}`, true},
+	{`{"type":"ChannelDestroyed","cause":-0,"channel":{"id":"c"}}`, true},
+	{`{"type":"ChannelDestroyed","cause":1e2,"channel":{"id":"c"}}`, false},
+	{`{"type":"ChannelHangupRequest","cause":127,"soft":true,"channel":{"id":"c"}}`, true},
+	{`{"type":"ChannelHangupRequest","soft":tru,"channel":{"id":"c"}}`, false},
+	{`{"type":"ChannelStateChange","channel":{"id":"c","state":"Ringing"}}`, true},
+	{`{"type":"StasisEnd","timestamp":"2026-11-23T06:04:41.868+0000","channel":{"id":"c"}}`, true},
+}
+
+// TestScanEvent checks that scanEvent reads the events of the recorded
+// traces (the point of it: call setup does not wait for encoding/json),
+// and that DecodeEvent gives what json.Unmarshal gives for every input at
+// its edges, whether scanEvent read it or left it.
+func TestScanEvent(t *testing.T) {
+	asterisk := [][]byte{[]byte(stasisStartJSON)}
+	if files, _ := filepath.Glob(filepath.Join(traceDir, "*.jsonl")); len(files) > 0 {
+		for _, file := range files {
+			for _, l := range readTrace(t, file) {
+				if l.Kind == "event" {
+					asterisk = append(asterisk, l.Data)
+				}
+			}
+		}
+	}
+	read := 0
+	for _, in := range asterisk {
+		typ, _ := scanType(in)
+		if !slices.Contains(scannedTypes, typ) {
+			continue
+		}
+		if _, ok := scanEvent(typ, in); !ok {
+			t.Errorf("scanEvent left an event as Asterisk sends it to encoding/json: %s", in)
+		}
+		read++
+	}
+	if read == 0 {
+		t.Fatal("no event scanEvent reads")
+	}
+	for _, tc := range scanEventInputs {
+		in := tc.in
+		typ, _ := scanType([]byte(in))
+		_, ok := scanEvent(typ, []byte(in))
+		if ok != tc.read {
+			t.Errorf("scanEvent(%s) read it: %v, want %v", in, ok, tc.read)
+		}
+		got, gotErr := DecodeEvent([]byte(in))
+		want := newEvent(typ)
+		wantErr := json.Unmarshal([]byte(in), want)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Errorf("DecodeEvent(%s): error %v, json.Unmarshal's %v", in, gotErr, wantErr)
+			continue
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("DecodeEvent(%s):\n got %#v\nwant %#v", in, got, want)
+		}
 	}
 }
