@@ -54,8 +54,10 @@ func (c *Client) Ping(ctx context.Context) error {
 // Warm makes n pings at once, so that n keep-alive REST connections to
 // Asterisk are open (the default client keeps them for 10 s after their
 // last use): the first requests of the next calls then do not wait for a
-// TCP connection and an Asterisk HTTP session to be set up. It returns
-// the first error.
+// TCP connection and an Asterisk HTTP session to be set up. It also keeps
+// the connections StartOriginate sends on ready: it pings over each, and
+// opens more when there are fewer than two. Call it more often than every
+// 10 s to keep them. It returns the first error.
 func (c *Client) Warm(ctx context.Context, n int) error {
 	errs := make(chan error, n)
 	for range n {
@@ -66,6 +68,9 @@ func (c *Client) Warm(ctx context.Context, n int) error {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
+	}
+	if err := c.warmDirect(ctx); err != nil && first == nil {
+		first = err
 	}
 	return first
 }

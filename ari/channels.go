@@ -46,6 +46,13 @@ type OriginateRequest struct {
 // ChannelDestroyed events follow, and StasisStart only when the endpoint
 // answers.
 func (c *Client) Originate(ctx context.Context, r OriginateRequest) (Channel, error) {
+	var ch Channel
+	err := c.do(ctx, http.MethodPost, "/channels", c.originateQuery(r), withVariables(r.Variables), &ch)
+	return ch, err
+}
+
+// originateQuery is the query of r's originate request.
+func (c *Client) originateQuery(r OriginateRequest) url.Values {
 	q := url.Values{"endpoint": {r.Endpoint}}
 	app := r.App
 	if app == "" && r.Extension == "" {
@@ -67,9 +74,7 @@ func (c *Client) Originate(ctx context.Context, r OriginateRequest) (Channel, er
 	case r.Timeout > 0:
 		q.Set("timeout", strconv.Itoa(seconds(r.Timeout)))
 	}
-	var ch Channel
-	err := c.do(ctx, http.MethodPost, "/channels", q, withVariables(r.Variables), &ch)
-	return ch, err
+	return q
 }
 
 // CreateRequest describes a channel for CreateChannel. Zero fields are left

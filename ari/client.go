@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,6 +54,7 @@ type Client struct {
 	eventsURL string
 	auth      string // the Authorization header, made once
 	connected atomic.Bool
+	direct    direct // connections ready for StartOriginate
 }
 
 // New validates cfg, fills in defaults and returns a Client. It does not
@@ -68,8 +70,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Application == "" {
 		return nil, errors.New("ari: Application is required")
 	}
+	directAddr := ""
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = newHTTPClient()
+		if u.Scheme == "http" {
+			port := u.Port()
+			if port == "" {
+				port = "80"
+			}
+			directAddr = net.JoinHostPort(u.Hostname(), port)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -106,6 +116,7 @@ func New(cfg Config) (*Client, error) {
 		base:      base.String(),
 		eventsURL: events.String(),
 		auth:      "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
+		direct:    direct{addr: directAddr},
 	}, nil
 }
 
@@ -142,36 +153,17 @@ func newHTTPClient() *http.Client {
 // not affected.
 func (c *Client) CloseIdleConnections() {
 	c.cfg.HTTPClient.CloseIdleConnections()
+	c.direct.closeIdle()
 }
 
 // do sends one REST request. path is relative to /ari with its ids already
 // escaped; query may be nil; body, if not nil, is sent as JSON; out, if not
 // nil, receives the decoded 2xx response. Non-2xx responses become *Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	if strings.HasSuffix(path, "/") || strings.Contains(path, "//") {
-		return fmt.Errorf("ari: %s %s: empty id", method, path)
-	}
-	target := c.base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("ari: %s %s: encode body: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	req, err := c.newRequest(ctx, method, path, query, body)
 	if err != nil {
-		return fmt.Errorf("ari: %s %s: %w", method, path, err)
+		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header["Authorization"] = []string{c.auth}
-
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		// *url.Error repeats the URL, whose query may hold phone numbers
@@ -182,7 +174,41 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("ari: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	return readAnswer(resp, method, path, out)
+}
 
+// newRequest makes the REST request do sends (see do for the arguments).
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body any) (*http.Request, error) {
+	if strings.HasSuffix(path, "/") || strings.Contains(path, "//") {
+		return nil, fmt.Errorf("ari: %s %s: empty id", method, path)
+	}
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("ari: %s %s: encode body: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("ari: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header["Authorization"] = []string{c.auth}
+	return req, nil
+}
+
+// readAnswer reads the answer to a REST request: a non-2xx status becomes
+// *Error, a 2xx body is decoded into out, if not nil, or read and dropped
+// (so that the connection can be reused).
+func readAnswer(resp *http.Response, method, path string, out any) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return newError(resp, method, path)
 	}

@@ -58,6 +58,15 @@ type CachedRouter interface {
 	CachedRoute(x, caller string) (binding.Route, bool)
 }
 
+// startOriginator is a Switch that can send an originate request at once,
+// on the calling goroutine, and leave the wait for its answer to another;
+// *ari.Client does while its ready connections last (ari.Client.Warm).
+// Call control then dials the hidden party of a call routed from memory
+// straight from its StasisStart (see App.routeHere).
+type startOriginator interface {
+	StartOriginate(ctx context.Context, r ari.OriginateRequest) (wait func() (ari.Channel, error), ok bool)
+}
+
 // Recorder keeps call detail records. *cdr.Store implements it.
 type Recorder interface {
 	Add(ctx context.Context, r cdr.Record) error

@@ -72,7 +72,14 @@ type harness struct {
 	simOptions func(*arisim.Options)
 	// configure, when set, adjusts the App's configuration at each start.
 	configure func(*call.Config)
+	// cacheRoutes runs the binding service's route cache and keeps the ARI
+	// client's connections ready (Warm), as serve does: calls routed from
+	// memory are dialed straight from their StasisStart.
+	cacheRoutes bool
 }
+
+// routeCache is the harness option that sets cacheRoutes.
+func routeCache(h *harness) { h.cacheRoutes = true }
 
 func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	t.Helper()
@@ -144,6 +151,16 @@ func (h *harness) start() {
 	h.app = call.New(sw, router, h.cdrs, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	cached := make(chan struct{})
+	if h.cacheRoutes {
+		go func() { defer close(cached); h.bindings.CacheRoutes(ctx, 1000, nil) }()
+		h.waitFor("route cache live", func() bool { return h.bindings.RouteCacheStats().Live })
+		if err := client.Warm(ctx, 0); err != nil {
+			h.t.Fatal(err)
+		}
+	} else {
+		close(cached)
+	}
 	go func() {
 		defer close(done)
 		var hd ari.Handler = h.app
@@ -155,6 +172,7 @@ func (h *harness) start() {
 	h.stop = func() {
 		cancel()
 		<-done
+		<-cached
 		h.app.Close()
 	}
 	h.waitFor("app connected", func() bool { return h.sim.Connected("privnum") })

@@ -77,6 +77,11 @@ type call struct {
 	// identity hidden.
 	prepDone, prepWaiting bool
 
+	// here: the owner is the goroutine that delivered the call's
+	// StasisStart (App.routeHere), which must not wait: the originate
+	// request is sent without waiting for its answer.
+	here bool
+
 	// callback marks a call privnum placed to both parties; report
 	// receives its state changes, in order, from the owner.
 	callback bool
@@ -216,7 +221,8 @@ func (c *call) resync(present map[string]bool) {
 }
 
 // HandleEvent hands each event to the owner of the call it concerns. It
-// does no I/O itself.
+// does no I/O itself but for one write that does not wait: the originate
+// request of a call routed from memory (routeHere).
 func (a *App) HandleEvent(ev ari.Event) {
 	if a.flashEvent(ev) {
 		return
@@ -356,7 +362,38 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		a.spawn(func() { a.hangup(ch.ID, "congestion") })
 		return
 	}
-	c.do(c.routeCall)
+	if !a.routeHere(c) {
+		c.do(c.routeCall)
+	}
+}
+
+// routeHere routes the new call c and dials its hidden party on the
+// goroutine delivering its StasisStart, as the call's owner, when its
+// route is known in memory (CachedRouter) and the switch can send the
+// originate request at once (startOriginator): the request then leaves
+// without a goroutine hand-off (see ari.StartOriginate for what that
+// saves). It reports false, having done nothing, otherwise; and for a
+// route that does not simply connect, which takes more than one request.
+func (a *App) routeHere(c *call) bool {
+	cr, ok := a.router.(CachedRouter)
+	if !ok {
+		return false
+	}
+	if _, ok := a.sw.(startOriginator); !ok || !c.q.claim() {
+		return false
+	}
+	r, ok := cr.CachedRoute(c.x, c.caller)
+	if !ok || r.Action != binding.Connect {
+		c.q.handOff()
+		return false
+	}
+	c.here = true
+	c.routed(r, nil) // dials (dialSecond), which hands the call off
+	if c.here {
+		c.here = false
+		c.q.handOff()
+	}
+	return true
 }
 
 // routeCall resolves the call and dials the hidden party or refuses the
@@ -413,7 +450,8 @@ func (c *call) resolveFailed(what string, err error) {
 
 // dialSecond dials the hidden party as r says, with the virtual number as
 // caller ID. It sends the originate request on the owner's goroutine, which
-// it hands over (see tail): it must be the last thing its caller does.
+// it hands over (see tail; without waiting for the answer when the owner
+// must not wait, see routeHere): it must be the last thing its caller does.
 func (c *call) dialSecond(r binding.Route) {
 	c.route, c.callee, c.x = r, r.Target, r.X
 	c.outbound = c.legID("b")
@@ -436,7 +474,35 @@ func (c *call) dialSecond(r binding.Route) {
 		Originator: c.inbound,
 	}
 	sw := c.a.sw
+	if c.here {
+		c.here = false
+		c.startOriginate(req)
+		return
+	}
 	c.tail(func(ctx context.Context) error {
+		_, err := sw.Originate(ctx, req)
+		return err
+	}, c.originated)
+}
+
+// startOriginate sends req without waiting, for an owner that must not
+// wait (routeHere), and hands the call off: the answer reaches originated
+// on the owner. The request is written at once when the switch can
+// (startOriginator), else from a goroutine of its own.
+func (c *call) startOriginate(req ari.OriginateRequest) {
+	sw := c.a.sw
+	if so, ok := sw.(startOriginator); ok {
+		if wait, ok := so.StartOriginate(c.ctx, req); ok {
+			c.q.handOff()
+			c.a.spawn(func() {
+				_, err := wait()
+				c.do(func() { c.originated(err) })
+			})
+			return
+		}
+	}
+	c.q.handOff()
+	c.async(func(ctx context.Context) error {
 		_, err := sw.Originate(ctx, req)
 		return err
 	}, c.originated)

@@ -66,6 +66,28 @@ func (j *journal) Originate(ctx context.Context, r ari.OriginateRequest) (ari.Ch
 	return ch, err
 }
 
+// StartOriginate passes the quick originate through when the switch has
+// it (an *ari.Client does), so that the harness's calls take the path
+// serve's calls take.
+func (j *journal) StartOriginate(ctx context.Context, r ari.OriginateRequest) (func() (ari.Channel, error), bool) {
+	so, ok := j.Switch.(interface {
+		StartOriginate(context.Context, ari.OriginateRequest) (func() (ari.Channel, error), bool)
+	})
+	if !ok {
+		return nil, false
+	}
+	wait, ok := so.StartOriginate(ctx, r)
+	j.note("startOriginate %s originator=%s: sent %v", r.ChannelID, r.Originator, ok)
+	if !ok {
+		return nil, false
+	}
+	return func() (ari.Channel, error) {
+		ch, err := wait()
+		j.note("originate %s originator=%s: %v", r.ChannelID, r.Originator, err)
+		return ch, err
+	}, true
+}
+
 func (j *journal) Ring(ctx context.Context, id string) error {
 	j.note("ring %s", id)
 	return j.Switch.Ring(ctx, id)

@@ -57,6 +57,20 @@ func (s *serial) drain() {
 	}
 }
 
+// claim makes the calling goroutine the owner when the queue has none,
+// and reports whether it did. The new owner runs its function itself and
+// then hands off (handOff), which starts a goroutine for what was queued
+// meanwhile.
+func (s *serial) claim() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running || s.stopped {
+		return false
+	}
+	s.running = true
+	return true
+}
+
 // handOff is called by a function the owner runs: from then on the
 // goroutine running it is no longer the owner, and it may go on with work
 // of its own (a request) that must not touch the call. What is queued, or
