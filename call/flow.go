@@ -452,6 +452,8 @@ func (c *call) resolveFailed(what string, err error) {
 // caller ID. It sends the originate request on the owner's goroutine, which
 // it hands over (see tail; without waiting for the answer when the owner
 // must not wait, see routeHere): it must be the last thing its caller does.
+// The request goes over a connection the switch keeps ready when it has
+// one (startOriginator), which spares net/http's goroutine hand-offs.
 func (c *call) dialSecond(r binding.Route) {
 	c.route, c.callee, c.x = r, r.Target, r.X
 	c.outbound = c.legID("b")
@@ -480,6 +482,12 @@ func (c *call) dialSecond(r binding.Route) {
 		return
 	}
 	c.tail(func(ctx context.Context) error {
+		if so, ok := sw.(startOriginator); ok {
+			if wait, ok := so.StartOriginate(ctx, req); ok {
+				_, err := wait()
+				return err
+			}
+		}
 		_, err := sw.Originate(ctx, req)
 		return err
 	}, c.originated)
