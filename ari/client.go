@@ -73,7 +73,7 @@ func New(cfg Config) (*Client, error) {
 	directAddr := ""
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = newHTTPClient()
-		if u.Scheme == "http" {
+		if u.Scheme == "http" && canPeek {
 			port := u.Port()
 			if port == "" {
 				port = "80"

@@ -35,9 +35,12 @@ const (
 	// does not close it under a request. Warm (every 5 s in serve) answers
 	// a ping on each one, which keeps them fresh while no call uses them.
 	directFresh = 10 * time.Second
-	// directWriteTimeout bounds writing a request; a connection ready for
-	// it has room in its socket buffer, so the write does not wait.
-	directWriteTimeout = 100 * time.Millisecond
+	// directWriteTimeout bounds writing a request, for a goroutine that
+	// must not wait: a connection ready for it has room in its socket
+	// buffer, so the write does not wait. A write that would is given up
+	// (the connection is closed, Asterisk reads no whole request from it)
+	// and the caller sends the request with Originate.
+	directWriteTimeout = 10 * time.Millisecond
 	// directTimeout bounds the answer, as the default HTTP client's
 	// timeout bounds a request.
 	directTimeout = 10 * time.Second
@@ -65,7 +68,10 @@ type directConn struct {
 // Asterisk over TLS or through a Config.HTTPClient of the caller's. Use
 // Originate then. ctx bounds the request as it bounds Originate's.
 func (c *Client) StartOriginate(ctx context.Context, r OriginateRequest) (wait func() (Channel, error), ok bool) {
-	dc := c.direct.take()
+	if ctx.Err() != nil {
+		return nil, false // Originate sends nothing either
+	}
+	dc := c.direct.take(false)
 	if dc == nil {
 		return nil, false
 	}
@@ -107,22 +113,25 @@ func (d *direct) answer(ctx context.Context, dc *directConn, req *http.Request, 
 	_, rest := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if !stop() || rest != nil || resp.Close {
-		// ctx ended while reading (the deadline is spent), or the
-		// connection cannot carry another request.
+		// ctx ended meanwhile (the deadline may be spent), or the
+		// connection cannot carry another request. The answer, when it
+		// was read whole, stands.
 		dc.nc.Close()
-		if ctx.Err() != nil && err == nil {
-			err = fmt.Errorf("ari: %s %s: %w", method, path, ctx.Err())
+		if rest != nil && err == nil {
+			err = fmt.Errorf("ari: %s %s: read answer: %w", method, path, rest)
 		}
 		return err
 	}
+	dc.nc.SetReadDeadline(time.Time{})
 	dc.used = time.Now()
 	d.put(dc)
 	return err
 }
 
-// take returns a ready connection, or nil. A connection that is no longer
-// fresh, or that Asterisk closed, is dropped.
-func (d *direct) take() *directConn {
+// take returns a ready connection, the most recently used one or the
+// oldest, or nil. A connection that is no longer fresh, or that Asterisk
+// closed, is dropped.
+func (d *direct) take(oldest bool) *directConn {
 	if d.addr == "" {
 		return nil
 	}
@@ -133,8 +142,14 @@ func (d *direct) take() *directConn {
 			d.mu.Unlock()
 			return nil
 		}
-		dc := d.idle[n-1]
-		d.idle = d.idle[:n-1]
+		var dc *directConn
+		if oldest {
+			dc = d.idle[0]
+			d.idle = append(d.idle[:0], d.idle[1:]...)
+		} else {
+			dc = d.idle[n-1]
+			d.idle = d.idle[:n-1]
+		}
 		d.mu.Unlock()
 		if time.Since(dc.used) < directFresh && dc.br.Buffered() == 0 && open(dc.nc) {
 			return dc
@@ -189,12 +204,12 @@ func (c *Client) warmDirect(ctx context.Context) error {
 		}
 	}
 	for range d.count() {
-		dc := d.take()
+		// The oldest: the answer puts it back as the newest, so each is
+		// pinged once.
+		dc := d.take(true)
 		if dc == nil {
 			break
 		}
-		// The answer puts dc back behind the others, so each is pinged
-		// once.
 		note(c.directPing(ctx, dc))
 	}
 	for n := d.count(); n < directConns; n++ {

@@ -223,6 +223,54 @@ func TestStartOriginate(t *testing.T) {
 		}
 	})
 
+	t.Run("Warm_refreshes_each", func(t *testing.T) {
+		s := newStubAsterisk(t)
+		c := s.client(t)
+		c.Warm(ctx, 0)
+		before := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if err := c.Warm(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		c.direct.mu.Lock()
+		for i, dc := range c.direct.idle {
+			if !dc.used.After(before) {
+				t.Errorf("connection %d not pinged by the second Warm", i)
+			}
+		}
+		c.direct.mu.Unlock()
+		// Two calls at once each get one.
+		a, b := c.direct.take(false), c.direct.take(false)
+		if a == nil || b == nil {
+			t.Fatalf("two takes after Warm: %v, %v", a, b)
+		}
+		c.direct.put(a)
+		c.direct.put(b)
+		if got := s.seen(); len(got) != 2*directConns {
+			t.Errorf("requests %v, want %d pings", got, 2*directConns)
+		}
+	})
+
+	t.Run("cancelled_before", func(t *testing.T) {
+		s := newStubAsterisk(t)
+		s.originate = func(*http.Request) *http.Response { return jsonResponse(200, `{"id":"x"}`) }
+		c := s.client(t)
+		c.Warm(ctx, 0)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, ok := c.StartOriginate(cctx, req); ok {
+			t.Fatal("StartOriginate sent with a cancelled context")
+		}
+		for _, r := range s.seen() {
+			if strings.HasPrefix(r, "POST") {
+				t.Fatalf("Asterisk got %s", r)
+			}
+		}
+		if n := c.direct.count(); n != directConns {
+			t.Fatalf("%d connections ready, want %d", n, directConns)
+		}
+	})
+
 	t.Run("stale", func(t *testing.T) {
 		s := newStubAsterisk(t)
 		c := s.client(t)

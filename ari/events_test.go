@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -315,6 +316,15 @@ func TestScanEvent(t *testing.T) {
 	}
 	if read == 0 {
 		t.Fatal("no event scanEvent reads")
+	}
+	// json.Unmarshal refuses a message nested deeper than 10000, counting
+	// from the message: a skipped member must not hide that.
+	deep := `{"type":"StasisStart","channel":{"id":"c","x":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}}`
+	if _, ok := scanEvent("StasisStart", []byte(deep)); ok {
+		t.Error("scanEvent read a message nested deeper than json.Unmarshal allows")
+	}
+	if _, err := DecodeEvent([]byte(deep)); err == nil {
+		t.Error("DecodeEvent decoded a message nested deeper than json.Unmarshal allows")
 	}
 	for _, tc := range scanEventInputs {
 		in := tc.in

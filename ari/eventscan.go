@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -103,18 +104,24 @@ func scanEvent(typ string, data []byte) (ev Event, ok bool) {
 	return ev, true
 }
 
-// The members of each struct scanEvent reads, for telling a member it
-// skips from one encoding/json would match in another case.
-var (
-	baseMembers             = []string{"type", "application", "timestamp", "asterisk_id"}
-	stasisStartMembers      = append([]string{"args", "channel", "replace_channel"}, baseMembers...)
-	channelEventMembers     = append([]string{"channel"}, baseMembers...)
-	channelDestroyedMembers = append([]string{"cause", "cause_txt", "tech_cause", "channel"}, baseMembers...)
-	hangupRequestMembers    = append([]string{"cause", "tech_cause", "soft", "channel"}, baseMembers...)
-	channelMembers          = []string{"id", "name", "state", "protocol_id", "caller", "connected", "accountcode", "dialplan", "creationtime", "language", "channelvars"}
-	callerIDMembers         = []string{"name", "number"}
-	dialplanMembers         = []string{"context", "exten", "priority", "app_name", "app_data"}
+// The members of each struct scanEvent reads, separated by spaces, for
+// telling a member it skips from one encoding/json would match in another
+// case.
+const (
+	baseMembers             = "type application timestamp asterisk_id"
+	stasisStartMembers      = "args channel replace_channel " + baseMembers
+	channelEventMembers     = "channel " + baseMembers
+	channelDestroyedMembers = "cause cause_txt tech_cause channel " + baseMembers
+	hangupRequestMembers    = "cause tech_cause soft channel " + baseMembers
+	channelMembers          = "id name state protocol_id caller connected accountcode dialplan creationtime language channelvars"
+	callerIDMembers         = "name number"
+	dialplanMembers         = "context exten priority app_name app_data"
 )
+
+// maxSkipDepth bounds the nesting of a member scanEvent skips: json.Valid
+// counts a value's depth from the value, json.Unmarshal (which refuses
+// more than 10000) from the message. Asterisk nests two or three deep.
+const maxSkipDepth = 64
 
 // scanner reads one JSON message from data[i:].
 type scanner struct {
@@ -264,24 +271,48 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 
 // skip consumes the value of member k, which is none of known: only if no
 // member of known matches k in another case (encoding/json would decode
-// it into that field) and the value is valid JSON.
-func (s *scanner) skip(k []byte, known []string) bool {
-	for _, name := range known {
+// it into that field) and the value is valid JSON nested no deeper than
+// maxSkipDepth.
+func (s *scanner) skip(k []byte, known string) bool {
+	for known != "" {
+		var name string
+		name, known, _ = strings.Cut(known, " ")
 		if bytes.EqualFold(k, []byte(name)) {
 			return false
 		}
 	}
 	s.space()
 	end := skipValue(s.data, s.i)
-	if end < 0 || !json.Valid(s.data[s.i:end]) {
+	if end < 0 || nesting(s.data[s.i:end]) > maxSkipDepth || !json.Valid(s.data[s.i:end]) {
 		return false
 	}
 	s.i = end
 	return true
 }
 
+// nesting returns how deep objects and arrays nest in the JSON value v,
+// minding strings.
+func nesting(v []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			if i = skipString(v, i); i < 0 {
+				return deepest
+			}
+			i--
+		case '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
 // base consumes the member k of an event's EventBase, or skips it.
-func (s *scanner) base(k []byte, b *EventBase, known []string) bool {
+func (s *scanner) base(k []byte, b *EventBase, known string) bool {
 	switch string(k) {
 	case "type":
 		return s.str(&b.Type)

@@ -184,12 +184,14 @@ func (c *routeCache) drop() {
 // Up is store.TrackHandler's: tracking is up, the cache may fill.
 func (c *routeCache) Up() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.drop()
 	c.epoch++
 	c.live, c.beat = true, time.Now()
 	c.ups.Add(1)
 	c.failing = false
+	c.mu.Unlock()
+	// Logged without the lock: call control reads the cache on the
+	// goroutine that delivers ARI events.
 	c.log.Info("route cache on: Redis reports every route change", "routes", c.max)
 }
 
@@ -197,13 +199,14 @@ func (c *routeCache) Up() {
 // served from memory any more.
 func (c *routeCache) Down(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.drop()
 	c.epoch++
-	if !c.failing && !errors.Is(err, context.Canceled) {
+	first := !c.failing
+	c.live, c.failing = false, true
+	c.mu.Unlock()
+	if first && !errors.Is(err, context.Canceled) {
 		c.log.Warn("route cache off until Redis client tracking is back: calls read their routes from Redis", "err", err)
 	}
-	c.live, c.failing = false, true
 }
 
 // Beat is store.TrackHandler's.

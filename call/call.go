@@ -289,13 +289,13 @@ func (a *App) LiveCalls() int {
 	return len(a.calls)
 }
 
-// spawn runs f in a goroutine that Close waits for; after Close it does
-// nothing.
-func (a *App) spawn(f func()) {
+// spawn runs f in a goroutine that Close waits for, and reports whether
+// it did: after Close it does nothing.
+func (a *App) spawn(f func()) bool {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return
+		return false
 	}
 	a.wg.Add(1)
 	a.mu.Unlock()
@@ -303,6 +303,7 @@ func (a *App) spawn(f func()) {
 		defer a.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // lookup returns the call that owns a channel or bridge id.

@@ -372,8 +372,10 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 // route is known in memory (CachedRouter) and the switch can send the
 // originate request at once (startOriginator): the request then leaves
 // without a goroutine hand-off (see ari.StartOriginate for what that
-// saves). It reports false, having done nothing, otherwise; and for a
-// route that does not simply connect, which takes more than one request.
+// saves). A route that does not simply connect takes requests that wait:
+// routeHere hands it to the call's owner. It reports false, having done
+// nothing, when the route is not known in memory or the switch cannot
+// send at once.
 func (a *App) routeHere(c *call) bool {
 	cr, ok := a.router.(CachedRouter)
 	if !ok {
@@ -383,16 +385,21 @@ func (a *App) routeHere(c *call) bool {
 		return false
 	}
 	r, ok := cr.CachedRoute(c.x, c.caller)
-	if !ok || r.Action != binding.Connect {
+	if !ok {
 		c.q.handOff()
 		return false
 	}
-	c.here = true
-	c.routed(r, nil) // dials (dialSecond), which hands the call off
-	if c.here {
-		c.here = false
+	if r.Action != binding.Connect {
+		// A refusal or extension entry makes requests that wait: the
+		// owner goes on with the route found (counted once as a hit).
 		c.q.handOff()
+		c.do(func() { c.routed(r, nil) })
+		return true
 	}
+	c.here = true
+	// A new call in phase routing with a Connect route always reaches
+	// dialSecond, which hands the call off: c is not ours after this.
+	c.routed(r, nil)
 	return true
 }
 
@@ -502,10 +509,16 @@ func (c *call) startOriginate(req ari.OriginateRequest) {
 	if so, ok := sw.(startOriginator); ok {
 		if wait, ok := so.StartOriginate(c.ctx, req); ok {
 			c.q.handOff()
-			c.a.spawn(func() {
+			waited := c.a.spawn(func() {
 				_, err := wait()
 				c.do(func() { c.originated(err) })
 			})
+			if !waited {
+				// The App closed meanwhile (its calls' contexts are
+				// cancelled): the wait ends at once and frees the
+				// connection.
+				go wait()
+			}
 			return
 		}
 	}

@@ -54,3 +54,25 @@ func TestHangupRightAfterStasisStart(t *testing.T) {
 		h.waitFor("no live call", func() bool { return h.app.LiveCalls() == 0 })
 	}
 }
+
+// TestRefusedFromMemory refuses a call whose route the cache holds (the
+// binding allows A to call B only): the refusal goes as through Redis, and
+// the call counts once as a cache hit.
+func TestRefusedFromMemory(t *testing.T) {
+	h := newHarness(t, routeCache)
+	h.bind(binding.Options{Directions: binding.AToB})
+	h.waitFor("routes read ahead", func() bool { return h.bindings.RouteCacheStats().Routes >= 2 })
+	before := h.bindings.RouteCacheStats()
+	in := h.dial(bNum)
+	h.waitDestroyed(in)
+	if r := h.lastRecord(); r.Reason != binding.ReasonDirection {
+		t.Errorf("record = %+v, want refused for its direction", r)
+	}
+	st := h.bindings.RouteCacheStats()
+	if st.Hits-before.Hits != 1 || st.Misses != before.Misses {
+		t.Errorf("cache hits +%d, misses +%d; want one hit", st.Hits-before.Hits, st.Misses-before.Misses)
+	}
+	if _, ok := h.outboundTo(aNum); ok {
+		t.Error("the refused call dialed A")
+	}
+}
