@@ -310,7 +310,7 @@ func scanType(data []byte) (typ string, ok bool) {
 			if bytes.IndexByte(v, '\\') >= 0 {
 				return "", false
 			}
-			return internType(v), true
+			return intern(v), true
 		}
 		if i = skipValue(data, i); i < 0 {
 			return "", false
@@ -323,9 +323,9 @@ func scanType(data []byte) (typ string, ok bool) {
 	}
 }
 
-// internType returns the event type name for b without allocating for the
-// types this package knows.
-func internType(b []byte) string {
+// intern returns b as a string without allocating for the event types
+// this package knows and the values every channel repeats.
+func intern(b []byte) string {
 	switch string(b) { // no allocation: the compiler compares in place
 	case "StasisStart":
 		return "StasisStart"
@@ -345,6 +345,20 @@ func internType(b []byte) string {
 		return "ChannelVarset"
 	case "ChannelDtmfReceived":
 		return "ChannelDtmfReceived"
+	case "":
+		return ""
+	case "Ring":
+		return "Ring"
+	case "Ringing":
+		return "Ringing"
+	case "Up":
+		return "Up"
+	case "Down":
+		return "Down"
+	case "en":
+		return "en"
+	case "Stasis":
+		return "Stasis"
 	}
 	return string(b)
 }

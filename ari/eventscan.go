@@ -180,31 +180,9 @@ func (s *scanner) plain() (v, raw []byte, ok bool) {
 func (s *scanner) str(dst *string) bool {
 	v, _, ok := s.plain()
 	if ok {
-		*dst = internValue(v)
+		*dst = intern(v)
 	}
 	return ok
-}
-
-// internValue returns b as a string, without allocating for the values
-// every channel repeats.
-func internValue(b []byte) string {
-	switch string(b) { // no allocation: the compiler compares in place
-	case "":
-		return ""
-	case "Ring":
-		return "Ring"
-	case "Ringing":
-		return "Ringing"
-	case "Up":
-		return "Up"
-	case "Down":
-		return "Down"
-	case "en":
-		return "en"
-	case "Stasis":
-		return "Stasis"
-	}
-	return string(b)
 }
 
 // int consumes an integer of at most nine digits (an int on any platform)
