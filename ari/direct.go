@@ -81,11 +81,7 @@ func (c *Client) StartOriginate(ctx context.Context, r OriginateRequest) (wait f
 		c.direct.put(dc)
 		return nil, false
 	}
-	dc.nc.SetWriteDeadline(time.Now().Add(directWriteTimeout))
-	if err := req.Write(dc.nc); err != nil {
-		// Whatever part of it went out, Asterisk reads no whole request
-		// from a connection closed under it.
-		dc.nc.Close()
+	if err := dc.send(req, directWriteTimeout); err != nil {
 		return nil, false
 	}
 	return func() (Channel, error) {
@@ -93,6 +89,18 @@ func (c *Client) StartOriginate(ctx context.Context, r OriginateRequest) (wait f
 		err := c.direct.answer(ctx, dc, req, method, path, &ch)
 		return ch, err
 	}, true
+}
+
+// send writes req on dc within timeout. A write that fails closes dc:
+// whatever part of the request went out, Asterisk reads no whole request
+// from a connection closed under it.
+func (dc *directConn) send(req *http.Request, timeout time.Duration) error {
+	dc.nc.SetWriteDeadline(time.Now().Add(timeout))
+	err := req.Write(dc.nc)
+	if err != nil {
+		dc.nc.Close()
+	}
+	return err
 }
 
 // answer reads the answer to req, sent on dc, into out, and puts dc back
@@ -189,7 +197,7 @@ func (d *direct) closeIdle() {
 	}
 }
 
-// warm pings Asterisk over each ready connection, one at a time (so that
+// warmDirect pings Asterisk over each ready connection, one at a time (so that
 // the others stay ready), which proves it open and keeps it fresh, and
 // opens connections up to directConns. It returns the first error.
 func (c *Client) warmDirect(ctx context.Context) error {
@@ -233,9 +241,7 @@ func (c *Client) directPing(ctx context.Context, dc *directConn) error {
 		dc.nc.Close()
 		return err
 	}
-	dc.nc.SetWriteDeadline(time.Now().Add(directTimeout))
-	if err := req.Write(dc.nc); err != nil {
-		dc.nc.Close()
+	if err := dc.send(req, directTimeout); err != nil {
 		return fmt.Errorf("ari: %s %s: %w", method, path, err)
 	}
 	return c.direct.answer(ctx, dc, req, method, path, nil)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/privnum/privnum/ari/arisim"
 	"github.com/privnum/privnum/binding"
+	"github.com/privnum/privnum/call"
 	"github.com/privnum/privnum/cdr"
 )
 
@@ -75,4 +76,26 @@ func TestRefusedFromMemory(t *testing.T) {
 	if _, ok := h.outboundTo(aNum); ok {
 		t.Error("the refused call dialed A")
 	}
+}
+
+// plainRouter hides the route cache from call control: every call reads
+// its route through Resolve.
+type plainRouter struct{ call.Router }
+
+// TestRoutedThroughRedisUsesReadyConnection routes a call through Resolve
+// (a route the cache does not hold): its originate still goes over a
+// connection the ARI client keeps ready.
+func TestRoutedThroughRedisUsesReadyConnection(t *testing.T) {
+	h := newHarness(t, routeCache, func(h *harness) {
+		h.router = func(r call.Router) call.Router { return plainRouter{r} }
+	})
+	h.bind(binding.Options{})
+	h.sim.SetEndpoint(bNum, arisim.Answer(50*time.Millisecond))
+	in := h.dial(aNum)
+	out := h.bridgedLeg(in, bNum)
+	if !strings.Contains(h.journal.about(out.ID), "startOriginate "+out.ID+" originator="+in+": sent true") {
+		t.Errorf("the originate did not go over a ready connection:\n%s", h.journal.about(out.ID))
+	}
+	h.sim.HangupFromPeer(in, 16)
+	h.waitDestroyed(out.ID)
 }
