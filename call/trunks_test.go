@@ -125,10 +125,17 @@ func TestCallerPreparedWhenTheCalleeRings(t *testing.T) {
 // send the event types it never reads.
 func TestAppFiltersUnreadEvents(t *testing.T) {
 	h := newHarness(t)
-	app, err := h.client.Application(context.Background(), "privnum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The harness waits for the event connection; the App sets the filter
+	// once its Connected runs, just after.
+	var app ari.Application
+	h.waitFor("event filter set", func() bool {
+		var err error
+		app, err = h.client.Application(context.Background(), "privnum")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(app.EventsDisallowed) > 0
+	})
 	var off []string
 	for _, e := range app.EventsDisallowed {
 		off = append(off, e.Type)
