@@ -69,7 +69,10 @@ func TestServe(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
-		return strings.Contains(body, `privnum_calls_total{disposition="answered"} 1`)
+		// The record is written as the call ends; the call leaves the
+		// live count once Asterisk reports both legs gone, just after.
+		return strings.Contains(body, `privnum_calls_total{disposition="answered"} 1`) &&
+			strings.Contains(body, "privnum_live_calls 0")
 	})
 	for _, want := range []string{"privnum_ari_connected 1", "privnum_live_calls 0", "privnum_routing_seconds_count 1", "privnum_ari_connects_total 1",
 		// One number, held by both parties of the binding.
